@@ -1,0 +1,5 @@
+package client
+
+import "time"
+
+var timeZero time.Time

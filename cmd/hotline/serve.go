@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hotline12367/hotline/kb"
+	"github.com/hotline12367/hotline/locales"
+	"github.com/hotline12367/hotline/server"
+	"github.com/hotline12367/hotline/store"
+)
+
+// serveConfig is everything `hotline serve` reads from its flags and environment.
+type serveConfig struct {
+	Addr      string
+	Data      string
+	KB        string
+	Threshold float64
+	LogLevel  string
+	Server    server.Config
+}
+
+// envDefault lets every flag be set from the environment as HOTLINE_NAME (dashes become
+// underscores): flags win over the environment.
+func envDefault(getenv func(string) string, name, def string) string {
+	if v := getenv("HOTLINE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))); v != "" {
+		return v
+	}
+	return def
+}
+
+func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
+	def := server.DefaultConfig()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	str := func(name, value, usage string) *string {
+		return fs.String(name, envDefault(getenv, name, value), usage+" (env HOTLINE_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))+")")
+	}
+	addr := str("addr", "127.0.0.1:8080", "address to listen on")
+	data := str("data", "data", "directory for the database")
+	kbDir := str("kb", "", "knowledge base directory (default: the embedded files)")
+	threshold := str("threshold", strconv.FormatFloat(kb.DefaultThreshold, 'f', -1, 64), "confidence under which questions go to a person")
+	origins := str("origins", "", "comma-separated origins whose pages may embed the chat (\"*\" for any); the server's own host is always allowed")
+	maxConns := str("max-conns-per-ip", strconv.Itoa(def.MaxConnsPerIP), "simultaneous WebSocket connections per address (0: no cap)")
+	msgRate := str("msg-rate", strconv.FormatFloat(def.MessageRate, 'f', -1, 64), "messages per second per connection")
+	msgBurst := str("msg-burst", strconv.Itoa(def.MessageBurst), "message burst per connection")
+	ipRate := str("ip-msg-rate", strconv.FormatFloat(def.IPMessageRate, 'f', -1, 64), "messages per second per address (0: no limit)")
+	ipBurst := str("ip-msg-burst", strconv.Itoa(def.IPMessageBurst), "message burst per address")
+	idle := str("idle-timeout", def.IdleTimeout.String(), "close conversations idle this long")
+	tokenTTL := str("token-ttl", def.TokenTTL.String(), "resume tokens expire this long after the last activity")
+	workers := str("workers", strconv.Itoa(def.Workers), "goroutines that answer questions")
+	logLevel := str("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return serveConfig{}, err
+	}
+	c := serveConfig{Addr: *addr, Data: *data, KB: *kbDir, LogLevel: *logLevel, Server: def}
+	var errs []error
+	num := func(name, s string, dst *float64) {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || v < 0 {
+			errs = append(errs, fmt.Errorf("-%s: not a non-negative number: %q", name, s))
+		}
+		*dst = v
+	}
+	integer := func(name, s string, dst *int) {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 0 {
+			errs = append(errs, fmt.Errorf("-%s: not a non-negative integer: %q", name, s))
+		}
+		*dst = v
+	}
+	dur := func(name, s string, dst *time.Duration) {
+		v, err := time.ParseDuration(s)
+		if err != nil || v <= 0 {
+			errs = append(errs, fmt.Errorf("-%s: not a duration: %q", name, s))
+		}
+		*dst = v
+	}
+	num("threshold", *threshold, &c.Threshold)
+	integer("max-conns-per-ip", *maxConns, &c.Server.MaxConnsPerIP)
+	num("msg-rate", *msgRate, &c.Server.MessageRate)
+	integer("msg-burst", *msgBurst, &c.Server.MessageBurst)
+	num("ip-msg-rate", *ipRate, &c.Server.IPMessageRate)
+	integer("ip-msg-burst", *ipBurst, &c.Server.IPMessageBurst)
+	dur("idle-timeout", *idle, &c.Server.IdleTimeout)
+	dur("token-ttl", *tokenTTL, &c.Server.TokenTTL)
+	integer("workers", *workers, &c.Server.Workers)
+	for _, o := range strings.Split(*origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.Server.Origins = append(c.Server.Origins, o)
+		}
+	}
+	if c.Threshold > 1 {
+		errs = append(errs, fmt.Errorf("-threshold: must be between 0 and 1"))
+	}
+	return c, errors.Join(errs...)
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// loadEngine reads the knowledge base (embedded unless dir is set) and builds the engine.
+func loadEngine(dir string, threshold float64) (*kb.Engine, error) {
+	entries, err := kb.Load(kb.Dir(dir))
+	if err != nil {
+		return nil, err
+	}
+	return kb.New(entries, threshold)
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseServe(args, getenv, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		fmt.Fprintln(stderr, err)
+		return exitError(2)
+	}
+	log, err := newLogger(cfg.LogLevel, stderr)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	engine, err := loadEngine(cfg.KB, cfg.Threshold)
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
+	cat, err := locales.Load()
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(filepath.Join(cfg.Data, "hotline.db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	srv := server.New(cfg.Server, server.Options{Engine: engine, Catalog: cat, Store: db, Logger: log})
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv.Start(ctx)
+	log.Info("serving", "addr", ln.Addr().String(), "entries", len(engine.Entries()),
+		"startup", time.Since(start).Round(time.Millisecond).String(), "data", cfg.Data)
+	fmt.Fprintf(stdout, "hotline: listening on http://%s\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	defer cancel()
+	// Stop accepting first, then drain the WebSocket connections (Shutdown does not touch
+	// hijacked ones), then the deferred closes run: engine, store.
+	herr := hs.Shutdown(sctx)
+	serr := srv.Shutdown(sctx)
+	if err := errors.Join(herr, serr); err != nil {
+		log.Warn("shutdown incomplete", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}

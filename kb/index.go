@@ -1,0 +1,252 @@
+package kb
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/analysis"
+	_ "github.com/blevesearch/bleve/v2/analysis/lang/ar"
+	_ "github.com/blevesearch/bleve/v2/analysis/lang/cjk"
+	_ "github.com/blevesearch/bleve/v2/analysis/lang/en"
+	_ "github.com/blevesearch/bleve/v2/analysis/lang/es"
+	_ "github.com/blevesearch/bleve/v2/analysis/lang/fr"
+	_ "github.com/blevesearch/bleve/v2/analysis/lang/ru"
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	"github.com/blevesearch/bleve/v2/mapping"
+	"github.com/blevesearch/bleve/v2/search/query"
+)
+
+// analyzerFor names the bleve analyzer of each language: stemming and stop words for the
+// alphabetic ones, overlapping bigrams for Chinese.
+var analyzerFor = map[string]string{"zh": "cjk", "en": "en", "fr": "fr", "es": "es", "ru": "ru", "ar": "ar"}
+
+// Field boosts: a visitor's words most often echo a question or a keyword, less often an answer.
+var fieldBoost = map[string]float64{"q": 2, "kw": 1.5, "a": 0.5}
+
+// strength is how much a matching term in each field says that an entry is the right one.
+const (
+	strengthQuestion = 1.0
+	strengthAnswer   = 0.6
+	strengthFuzzy    = 0.8 // multiplier for a term matched through a typo correction
+)
+
+// vocab is what the index knows of one language: for every entry the terms of its questions
+// and answer, and for every term in how many entries it occurs.
+type vocab struct {
+	lang     string
+	analyzer analysis.Analyzer
+	entries  []*Entry
+	terms    []map[string]float64 // parallel to entries: term -> strength
+	df       map[string]int       // term -> number of FAQ and small-talk entries with it
+	social   map[string]bool      // terms found only in small-talk and handoff entries
+	filler   map[string]bool      // conversational words that say nothing of the topic
+	deletes  map[string][]string  // one-letter deletion -> terms, for typo correction
+}
+
+// buildIndex indexes every entry in every language into an in-memory scorch index (the
+// faster of bleve's two index types) and builds the per-language vocabularies.
+func buildIndex(entries []*Entry) (bleve.Index, map[string]*vocab, error) {
+	m := bleve.NewIndexMapping()
+	m.StoreDynamic = false
+	m.IndexDynamic = false
+	m.DocValuesDynamic = false
+	doc := bleve.NewDocumentStaticMapping()
+	for _, lang := range Langs {
+		for field := range fieldBoost {
+			fm := bleve.NewTextFieldMapping()
+			fm.Analyzer = analyzerFor[lang]
+			fm.Store = false
+			fm.IncludeInAll = false
+			fm.IncludeTermVectors = false
+			fm.DocValues = false
+			doc.AddFieldMappingsAt(field+"_"+lang, fm)
+		}
+	}
+	m.DefaultMapping = doc
+	idx, err := bleve.NewUsing("", m, scorch.Name, scorch.Name, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kb: new index: %w", err)
+	}
+	b := idx.NewBatch()
+	for _, e := range entries {
+		for _, lang := range Langs {
+			t := e.Text[lang]
+			if t == nil {
+				continue
+			}
+			if err := b.Index(lang+"/"+e.ID, map[string]any{
+				"q_" + lang:  t.Questions(),
+				"kw_" + lang: t.Keywords,
+				"a_" + lang:  t.A,
+			}); err != nil {
+				return nil, nil, fmt.Errorf("kb: index %s: %w", e.ID, err)
+			}
+		}
+	}
+	if err := idx.Batch(b); err != nil {
+		return nil, nil, fmt.Errorf("kb: index: %w", err)
+	}
+	vocabs := map[string]*vocab{}
+	for _, lang := range Langs {
+		v, err := newVocab(m, lang, entries)
+		if err != nil {
+			return nil, nil, err
+		}
+		vocabs[lang] = v
+	}
+	return idx, vocabs, nil
+}
+
+func newVocab(m mapping.IndexMapping, lang string, entries []*Entry) (*vocab, error) {
+	an := m.AnalyzerNamed(analyzerFor[lang])
+	if an == nil {
+		return nil, fmt.Errorf("kb: no analyzer %q", analyzerFor[lang])
+	}
+	v := &vocab{
+		lang: lang, analyzer: an, entries: entries,
+		df: map[string]int{}, social: map[string]bool{}, filler: map[string]bool{},
+		deletes: map[string][]string{},
+	}
+	inFAQ := map[string]bool{}
+	for _, e := range entries {
+		terms := map[string]float64{}
+		if t := e.Text[lang]; t != nil {
+			for _, s := range append(t.Questions(), t.Keywords...) {
+				for _, tok := range v.analyze(s) {
+					terms[tok.term] = strengthQuestion
+				}
+			}
+			for _, tok := range v.analyze(t.A) {
+				if terms[tok.term] == 0 {
+					terms[tok.term] = strengthAnswer
+				}
+			}
+		}
+		v.terms = append(v.terms, terms)
+		for term := range terms {
+			v.df[term]++
+			if e.Kind == KindFAQ {
+				inFAQ[term] = true
+			}
+		}
+	}
+	for term := range v.df {
+		if !inFAQ[term] {
+			v.social[term] = true
+		}
+		if utf8.RuneCountInString(term) >= 4 && !isCJK(term) {
+			for _, d := range deletions(term) {
+				v.deletes[d] = append(v.deletes[d], term)
+			}
+		}
+	}
+	for _, tok := range v.analyze(fillers[lang]) {
+		v.filler[tok.term] = true
+	}
+	return v, nil
+}
+
+type token struct {
+	term       string
+	start, end int
+}
+
+func (v *vocab) analyze(s string) []token {
+	ts := v.analyzer.Analyze([]byte(s))
+	out := make([]token, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, token{term: string(t.Term), start: t.Start, end: t.End})
+	}
+	return out
+}
+
+// deletions returns the term with each one of its letters removed.
+func deletions(term string) []string {
+	rs := []rune(term)
+	out := make([]string, 0, len(rs))
+	for i := range rs {
+		out = append(out, string(rs[:i])+string(rs[i+1:]))
+	}
+	return out
+}
+
+// correct maps a term the knowledge base does not know to the known term it most likely
+// misspells (one letter added, dropped, changed or two swapped), preferring the most
+// frequent. It returns "" when there is none.
+func (v *vocab) correct(term string) string {
+	if utf8.RuneCountInString(term) < 4 || isCJK(term) {
+		return ""
+	}
+	cands := map[string]bool{}
+	for _, t := range v.deletes[term] { // a letter added by the typist
+		cands[t] = true
+	}
+	for _, d := range deletions(term) {
+		if v.df[d] > 0 { // a letter dropped
+			cands[d] = true
+		}
+		for _, t := range v.deletes[d] { // a letter changed or two swapped
+			cands[t] = true
+		}
+	}
+	best := ""
+	for c := range cands {
+		if best == "" || v.df[c] > v.df[best] || v.df[c] == v.df[best] && c < best {
+			best = c
+		}
+	}
+	return best
+}
+
+func isCJK(s string) bool {
+	r, _ := utf8.DecodeRuneInString(s)
+	return r >= 0x2E80
+}
+
+// search asks the bleve index for the entries of one language whose fields share terms with
+// the query, best first.
+func search(idx bleve.Index, lang string, terms []string, size int) ([]hit, error) {
+	if len(terms) == 0 {
+		return nil, nil
+	}
+	qs := make([]query.Query, 0, len(terms)*len(fieldBoost))
+	for _, term := range terms {
+		for field, boost := range fieldBoost {
+			tq := bleve.NewTermQuery(term)
+			tq.SetField(field + "_" + lang)
+			tq.SetBoost(boost)
+			qs = append(qs, tq)
+		}
+	}
+	req := bleve.NewSearchRequestOptions(bleve.NewDisjunctionQuery(qs...), size, 0, false)
+	res, err := idx.Search(req)
+	if err != nil {
+		return nil, fmt.Errorf("kb: search: %w", err)
+	}
+	out := make([]hit, 0, len(res.Hits))
+	for _, h := range res.Hits {
+		id := strings.TrimPrefix(h.ID, lang+"/")
+		out = append(out, hit{id: id, score: h.Score})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].score > out[j].score })
+	return out, nil
+}
+
+type hit struct {
+	id    string
+	score float64
+}
+
+// fillers are the words people wrap a question in ("please tell me", "请问", "хотел бы
+// узнать") that say nothing about what they ask; they neither help nor hurt a match.
+var fillers = map[string]string{
+	"en": "please tell me know want would like wondering curious information info question ask explain could someone anyone kindly get find out understand details detail",
+	"fr": "svp plaît voudrais voudrait veux savoir dire expliquer question information informations renseignement renseignements besoin comprendre détails",
+	"es": "favor quiero quisiera saber decir explicar pregunta información informacion necesito entender detalles",
+	"ru": "пожалуйста хочу хотел хотела узнать скажите подскажите расскажите объясните вопрос информация информацию понять подробнее",
+	"ar": "من فضلك لو سمحت أريد أود اعرف أعرف معرفة أخبرني اشرح سؤال معلومات أفهم تفاصيل",
+	"zh": "请问 我想 想问 问一下 一下 想知道 知道 了解 告诉 怎么 什么 如何 可以 吗 呢 的 是 请 我 能 是不是 有没有 一个 哪些 多少 麻烦 帮我 咨询 问题 情况 相关",
+}

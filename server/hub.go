@@ -1,0 +1,467 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/hotline12367/hotline/kb"
+	"github.com/hotline12367/hotline/protocol"
+	"github.com/hotline12367/hotline/store"
+)
+
+// hub owns the live state of conversations: which connections watch which conversation
+// (rooms) and the work waiting on each. Work runs on a fixed pool of worker goroutines, never
+// on a connection's reader, so a reader's stack stays small and a slow search never stalls
+// reading. Each room runs its jobs one at a time, in arrival order, so a conversation's
+// messages are stored and broadcast in order. Workers exit when shutdown closes the job queue.
+type hub struct {
+	s *Server
+
+	mu      sync.Mutex
+	rooms   map[string]*room
+	clients map[*client]struct{}
+	closed  bool
+
+	work    chan func()
+	workers sync.WaitGroup
+	conns   sync.WaitGroup
+	stopBg  chan struct{}
+	bg      sync.WaitGroup
+}
+
+// room is one conversation with the connections watching it. mu serializes everything that
+// stores or broadcasts for the conversation.
+type room struct {
+	h  *hub
+	id string
+
+	mu      sync.Mutex
+	conv    store.Conversation
+	clients map[*client]struct{}
+
+	qmu     sync.Mutex // guards pending and running
+	pending []job
+	running bool
+	refs    int // guarded by h.mu: clients + scheduled work
+}
+
+type job struct {
+	client *client // nil for work of the server's own (answering after a restart, closing)
+	frame  protocol.ClientFrame
+	run    func(r *room) // set for server work
+}
+
+func newHub(s *Server) *hub {
+	return &hub{
+		s: s, rooms: map[string]*room{}, clients: map[*client]struct{}{},
+		work: make(chan func(), 4096), stopBg: make(chan struct{}),
+	}
+}
+
+func (h *hub) start(ctx context.Context) {
+	for range h.s.cfg.Workers {
+		h.workers.Add(1)
+		go func() {
+			defer h.workers.Done()
+			for fn := range h.work {
+				fn()
+			}
+		}()
+	}
+	h.bg.Add(1)
+	go h.janitor(ctx)
+	// Questions stored but not answered when the server last stopped are answered now.
+	ids, err := h.s.store.Unanswered(ctx, 10000)
+	if err != nil {
+		h.s.log.Error("find unanswered questions", "err", err)
+	}
+	for _, id := range ids {
+		r := h.acquireRoom(id)
+		if r == nil {
+			break
+		}
+		r.submit(job{run: func(r *room) {
+			if err := r.load(ctx); err != nil {
+				h.s.log.Error("load conversation", "conversation", id, "err", err)
+				return
+			}
+			msgs, err := h.s.store.MessagesAfter(ctx, id, r.conv.LastSeq-1, 1)
+			if err != nil || len(msgs) == 0 || msgs[0].Role != store.RoleVisitor {
+				return
+			}
+			var body messageBody
+			if json.Unmarshal(msgs[0].Body, &body) == nil {
+				r.reply(ctx, body.Text)
+			}
+		}})
+		h.releaseRoom(r)
+	}
+}
+
+// janitor closes idle conversations once a minute until shutdown.
+func (h *hub) janitor(ctx context.Context) {
+	defer h.bg.Done()
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.stopBg:
+			return
+		case <-t.C:
+			h.closeIdle(ctx)
+		}
+	}
+}
+
+// closeIdle closes the conversations with nothing new for the configured idle time.
+func (h *hub) closeIdle(ctx context.Context) int {
+	ids, err := h.s.store.IdleConversations(ctx, h.s.now().Add(-h.s.cfg.IdleTimeout), 1000)
+	if err != nil {
+		h.s.log.Error("find idle conversations", "err", err)
+		return 0
+	}
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		r := h.acquireRoom(id)
+		if r == nil {
+			break
+		}
+		wg.Add(1)
+		r.submit(job{run: func(r *room) {
+			defer wg.Done()
+			if err := r.load(ctx); err != nil || r.conv.State == store.StateClosed {
+				return
+			}
+			r.close(ctx)
+		}})
+		h.releaseRoom(r)
+	}
+	wg.Wait()
+	return len(ids)
+}
+
+// register adds a connection; it reports false once shutdown has begun.
+func (h *hub) register(c *client) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.clients[c] = struct{}{}
+	h.conns.Add(1)
+	return true
+}
+
+func (h *hub) unregister(c *client) {
+	if r := c.currentRoom(); r != nil {
+		r.mu.Lock()
+		delete(r.clients, c)
+		r.mu.Unlock()
+		h.releaseRoom(r)
+	}
+	h.mu.Lock()
+	if _, ok := h.clients[c]; ok {
+		delete(h.clients, c)
+		h.conns.Done()
+	}
+	h.mu.Unlock()
+}
+
+// acquireRoom returns the room of a conversation, creating it, and counts a reference to it;
+// releaseRoom gives the reference back. It returns nil once shutdown has begun.
+func (h *hub) acquireRoom(id string) *room {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil
+	}
+	r := h.rooms[id]
+	if r == nil {
+		r = &room{h: h, id: id, clients: map[*client]struct{}{}}
+		h.rooms[id] = r
+	}
+	r.refs++
+	return r
+}
+
+func (h *hub) releaseRoom(r *room) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r.refs--
+	if r.refs == 0 {
+		delete(h.rooms, r.id)
+	}
+}
+
+// schedule runs fn on a worker; it reports false once shutdown has begun.
+func (h *hub) schedule(fn func()) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.workers.Add(0) // documents that workers outlive every scheduled fn
+	select {
+	case h.work <- fn:
+	default:
+		// The queue is full: run it beside the pool rather than block a reader.
+		h.workers.Add(1)
+		go func() { defer h.workers.Done(); fn() }()
+	}
+	return true
+}
+
+// submit queues a job for the room; the room's jobs run one at a time, in order.
+func (r *room) submit(j job) {
+	h := r.h
+	h.mu.Lock()
+	r.refs++
+	h.mu.Unlock()
+	r.qmu.Lock()
+	r.pending = append(r.pending, j)
+	start := !r.running
+	r.running = true
+	r.qmu.Unlock()
+	if start && !h.schedule(r.drain) {
+		r.qmu.Lock()
+		n := len(r.pending)
+		r.pending, r.running = nil, false
+		r.qmu.Unlock()
+		for range n {
+			h.releaseRoom(r)
+		}
+	}
+}
+
+func (r *room) drain() {
+	for {
+		r.qmu.Lock()
+		if len(r.pending) == 0 {
+			r.running = false
+			r.qmu.Unlock()
+			return
+		}
+		j := r.pending[0]
+		r.pending = r.pending[1:]
+		r.qmu.Unlock()
+		r.run(j)
+		r.h.releaseRoom(r)
+	}
+}
+
+func (r *room) run(j job) {
+	ctx := context.Background() // a stored message is finished even if its sender left
+	if j.run != nil {
+		j.run(r)
+		return
+	}
+	c, f := j.client, j.frame
+	switch f.Type {
+	case protocol.TypeMessage:
+		r.visitorMessage(ctx, c, f)
+	case protocol.TypeLang:
+		r.chooseLang(ctx, c, f.Lang)
+	case protocol.TypeFeedback:
+		r.feedback(ctx, c, f.Seq, *f.Helpful)
+	case protocol.TypeSync:
+		r.sync(ctx, c, f.Seq)
+	case protocol.TypeTyping:
+		// Typing indicators go to the agent watching the conversation (the agent console).
+		r.mu.Lock()
+		for other := range r.clients {
+			if other != c && other.agent {
+				on := f.On
+				other.sendFrame(protocol.ServerFrame{Type: protocol.TypeTyping, From: protocol.FromVisitor, On: &on})
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// shutdown stops accepting work, tells every connection to reconnect, waits for the
+// connections and the workers, and returns early with ctx's error if ctx ends first.
+func (h *hub) shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	clients := make([]*client, 0, len(h.clients))
+	for c := range h.clients {
+		clients = append(clients, c)
+	}
+	h.mu.Unlock()
+	close(h.stopBg)
+	for _, c := range clients {
+		c.sendFrame(protocol.ServerFrame{Type: protocol.TypeError, Error: &protocol.ErrorBody{
+			Code: "restarting", Message: h.s.cat.T(c.currentLang().Lang, "ServerRestarting", nil)}})
+		c.stop(closeServiceRestart, "restarting")
+	}
+	done := make(chan struct{})
+	go func() {
+		h.conns.Wait()
+		close(h.work) // no one schedules once closed is set
+		h.workers.Wait()
+		h.bg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// hello starts or resumes the connection's conversation.
+func (h *hub) hello(c *client, f protocol.ClientFrame) {
+	h.schedule(func() {
+		ctx := context.Background()
+		if err := h.doHello(ctx, c, f); err != nil {
+			h.s.log.Error("hello", "err", err)
+			c.sendError(CodeInternal, "")
+			c.stop(1011, CodeInternal)
+		}
+	})
+}
+
+func hashToken(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+func (h *hub) doHello(ctx context.Context, c *client, f protocol.ClientFrame) error {
+	s := h.s
+	now := s.now()
+	pref := c.hint
+	chosen := false
+	if f.Lang != "" && f.Lang != "auto" {
+		p, ok := kb.ParseLang(f.Lang)
+		if !ok {
+			c.sendError(CodeUnsupportedLang, "")
+		} else {
+			pref, chosen = p, true
+		}
+	}
+	var conv store.Conversation
+	var err error
+	token := ""
+	resumed := false
+	if f.ResumeToken != "" {
+		conv, err = s.store.ConversationByToken(ctx, hashToken(f.ResumeToken))
+		switch {
+		case err == nil && now.Before(conv.TokenExpiresAt):
+			resumed, token = true, f.ResumeToken
+		case err == nil || errors.Is(err, store.ErrNotFound):
+			c.setLang(pref)
+			c.sendError(CodeResumeInvalid, "")
+		default:
+			return err
+		}
+	}
+	lastSeq := f.LastSeq
+	if !resumed {
+		token, lastSeq = newToken(), 0
+		conv = store.Conversation{
+			ID: newID(), TokenHash: hashToken(token), Lang: pref.Lang, Script: pref.Script,
+			LangChosen: chosen, Channel: "web", State: store.StateBot,
+			CreatedAt: now, UpdatedAt: now, TokenExpiresAt: now.Add(s.cfg.TokenTTL),
+		}
+		if err := s.store.CreateConversation(ctx, conv); err != nil {
+			return err
+		}
+		if _, err := s.store.Append(ctx, store.Message{
+			ConversationID: conv.ID, Role: store.RoleBot, Kind: store.KindMessage, CreatedAt: now,
+			Body: mustJSON(messageBody{Text: s.cat.T(pref.Lang, "Greeting", nil), Lang: pref.Lang}),
+		}); err != nil {
+			return err
+		}
+	} else {
+		if chosen && (pref.Lang != conv.Lang || !conv.LangChosen) {
+			if err := s.store.SetLang(ctx, conv.ID, pref.Lang, pref.Script, true); err != nil {
+				return err
+			}
+		}
+		if err := s.store.SetTokenExpiry(ctx, conv.ID, now.Add(s.cfg.TokenTTL)); err != nil {
+			return err
+		}
+	}
+	r := h.acquireRoom(conv.ID)
+	if r == nil {
+		return nil // shutting down: the client is being told to reconnect
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.loadLocked(ctx); err != nil {
+		h.releaseRoom(r)
+		return err
+	}
+	msgs, err := s.store.MessagesAfter(ctx, conv.ID, lastSeq, replayLimit+1)
+	if err != nil {
+		h.releaseRoom(r)
+		return err
+	}
+	more := len(msgs) > replayLimit
+	if more {
+		msgs = msgs[:replayLimit]
+	}
+	lang := kb.Pref{Lang: r.conv.Lang, Script: r.conv.Script}
+	c.setLang(lang)
+	r.clients[c] = struct{}{}
+	c.mu.Lock()
+	c.room = r
+	c.mu.Unlock()
+	c.sendFrame(protocol.ServerFrame{
+		Type: protocol.TypeWelcome, ConversationID: conv.ID, ResumeToken: token, Resumed: resumed,
+		State: r.conv.State, Lang: lang.Lang, Script: lang.Script, LangChosen: r.conv.LangChosen,
+		Messages: toWire(msgs), More: more, Seq: r.conv.LastSeq,
+	})
+	return nil
+}
+
+// replayLimit is the most messages a welcome or sync frame carries.
+const replayLimit = 200
+
+// messageBody is what the store keeps of a message; the wire form adds seq, sender and time.
+type messageBody struct {
+	Text     string           `json:"text,omitempty"`
+	Lang     string           `json:"lang,omitempty"`
+	Answer   *protocol.Answer `json:"answer,omitempty"`
+	Event    string           `json:"event,omitempty"`
+	Position int              `json:"position,omitempty"`
+	WaitMin  int              `json:"wait_minutes,omitempty"`
+	Agent    string           `json:"agent,omitempty"`
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only our own types are marshalled
+	}
+	return b
+}
+
+func toWire(ms []store.Message) []protocol.Message {
+	out := make([]protocol.Message, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, wireMessage(m))
+	}
+	return out
+}
+
+func wireMessage(m store.Message) protocol.Message {
+	var b messageBody
+	_ = json.Unmarshal(m.Body, &b)
+	return protocol.Message{
+		Seq: m.Seq, Kind: m.Kind, From: m.Role, ClientID: m.ClientID, Text: b.Text, Lang: b.Lang,
+		Time: m.CreatedAt.UTC().Format(time.RFC3339Nano), Answer: b.Answer, Event: b.Event,
+		Position: b.Position, WaitMin: b.WaitMin, Agent: b.Agent,
+	}
+}

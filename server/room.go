@@ -1,0 +1,237 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hotline12367/hotline/kb"
+	"github.com/hotline12367/hotline/protocol"
+	"github.com/hotline12367/hotline/store"
+)
+
+// load reads the conversation's current state from the store.
+func (r *room) load(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.loadLocked(ctx)
+}
+
+func (r *room) loadLocked(ctx context.Context) error {
+	conv, err := r.h.s.store.Conversation(ctx, r.id)
+	if err != nil {
+		return err
+	}
+	r.conv = conv
+	return nil
+}
+
+// appendLocked stores m and sends it to every connection of the room. r.mu must be held, so
+// that messages reach every connection in seq order.
+func (r *room) appendLocked(ctx context.Context, m store.Message) (store.Message, error) {
+	m.ConversationID = r.id
+	m.CreatedAt = r.h.s.now()
+	stored, err := r.h.s.store.Append(ctx, m)
+	if err != nil {
+		return stored, err
+	}
+	r.conv.LastSeq = stored.Seq
+	w := wireMessage(stored)
+	f := protocol.ServerFrame{Type: protocol.TypeMessage, Message: &w}
+	if stored.Kind == store.KindEvent {
+		f.Type = protocol.TypeEvent
+	}
+	for c := range r.clients {
+		c.sendFrame(f)
+	}
+	return stored, nil
+}
+
+func (r *room) visitorMessage(ctx context.Context, c *client, f protocol.ClientFrame) {
+	s := r.h.s
+	r.mu.Lock()
+	if err := r.loadLocked(ctx); err != nil {
+		r.mu.Unlock()
+		s.log.Error("load conversation", "conversation", r.id, "err", err)
+		c.sendError(CodeInternal, f.ID)
+		return
+	}
+	if r.conv.State == store.StateClosed {
+		r.mu.Unlock()
+		c.sendError(CodeConversationClosed, f.ID)
+		return
+	}
+	stored, err := r.appendLocked(ctx, store.Message{
+		ClientID: f.ID, Role: store.RoleVisitor, Kind: store.KindMessage,
+		Body: mustJSON(messageBody{Text: f.Text}),
+	})
+	r.mu.Unlock()
+	switch {
+	case errors.Is(err, store.ErrDuplicate):
+		// A retry of a message already stored: confirm it, never answer it twice.
+		c.sendFrame(protocol.ServerFrame{Type: protocol.TypeAck, ID: f.ID, Seq: stored.Seq, Duplicate: true})
+		return
+	case err != nil:
+		s.log.Error("store visitor message", "conversation", r.id, "err", err)
+		c.sendError(CodeInternal, f.ID)
+		return
+	}
+	c.sendFrame(protocol.ServerFrame{Type: protocol.TypeAck, ID: f.ID, Seq: stored.Seq})
+	if r.conv.State == store.StateBot {
+		r.reply(ctx, f.Text)
+	}
+}
+
+// reply has the bot answer text and stores the answer.
+func (r *room) reply(ctx context.Context, text string) {
+	s := r.h.s
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q := kb.Query{Text: text, Hint: kb.Pref{Lang: r.conv.Lang, Script: r.conv.Script}}
+	if r.conv.LangChosen {
+		q.Lang = r.conv.Lang
+		if r.conv.Script == "Hant" {
+			q.Lang = "zh-Hant"
+		}
+	}
+	ans, err := s.answer(q)
+	if err != nil {
+		s.log.Error("answer", "conversation", r.id, "err", err)
+		return
+	}
+	if !r.conv.LangChosen && (ans.Lang != r.conv.Lang || ans.Script != r.conv.Script) {
+		// The visitor wrote in another language: the conversation follows.
+		if err := s.store.SetLang(ctx, r.id, ans.Lang, ans.Script, false); err == nil {
+			r.conv.Lang, r.conv.Script = ans.Lang, ans.Script
+			for c := range r.clients {
+				c.setLang(kb.Pref{Lang: ans.Lang, Script: ans.Script})
+			}
+		}
+	}
+	if _, err := r.appendLocked(ctx, store.Message{
+		Role: store.RoleBot, Kind: store.KindMessage,
+		Body: mustJSON(messageBody{Text: ans.Text, Lang: ans.Lang, Answer: wireAnswer(ans)}),
+	}); err != nil {
+		s.log.Error("store answer", "conversation", r.id, "err", err)
+	}
+}
+
+func wireAnswer(a kb.Answer) *protocol.Answer {
+	w := &protocol.Answer{
+		FAQID: a.FAQID, Kind: a.Kind, Confidence: a.Confidence, Handoff: a.Handoff, Reason: a.Reason,
+		AsOf: a.AsOf, Script: a.Script,
+	}
+	if a.Source != nil {
+		w.Source = &protocol.Source{Speaker: a.Source.Speaker, Outlet: a.Source.Outlet, Document: a.Source.Document}
+	}
+	for _, rel := range a.Related {
+		w.Related = append(w.Related, protocol.Suggestion{ID: rel.ID, Question: rel.Question})
+	}
+	return w
+}
+
+// chooseLang switches the conversation to a language the visitor chose, or back to
+// detecting it ("auto").
+func (r *room) chooseLang(ctx context.Context, c *client, tag string) {
+	s := r.h.s
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.loadLocked(ctx); err != nil {
+		c.sendError(CodeInternal, "")
+		return
+	}
+	p, chosen := kb.Pref{Lang: r.conv.Lang, Script: r.conv.Script}, false
+	if tag != "auto" {
+		var ok bool
+		if p, ok = kb.ParseLang(tag); !ok {
+			c.sendError(CodeUnsupportedLang, "")
+			return
+		}
+		chosen = true
+	}
+	if err := s.store.SetLang(ctx, r.id, p.Lang, p.Script, chosen); err != nil {
+		c.sendError(CodeInternal, "")
+		return
+	}
+	r.conv.Lang, r.conv.Script, r.conv.LangChosen = p.Lang, p.Script, chosen
+	for other := range r.clients {
+		other.setLang(p)
+	}
+	text := s.cat.T(p.Lang, "LanguageChanged", nil)
+	if _, err := r.appendLocked(ctx, store.Message{
+		Role: store.RoleSystem, Kind: store.KindEvent,
+		Body: mustJSON(messageBody{Event: protocol.EventLanguage, Lang: p.Lang, Text: text}),
+	}); err != nil {
+		s.log.Error("store language event", "conversation", r.id, "err", err)
+	}
+}
+
+// feedback stores the visitor's verdict on a bot answer; "not helpful" offers a person.
+func (r *room) feedback(ctx context.Context, c *client, seq int64, helpful bool) {
+	s := r.h.s
+	m, err := s.store.Message(ctx, r.id, seq)
+	if errors.Is(err, store.ErrNotFound) || err == nil && m.Role != store.RoleBot {
+		c.sendError(CodeNotFound, "")
+		return
+	}
+	if err != nil {
+		c.sendError(CodeInternal, "")
+		return
+	}
+	if err := s.store.SaveFeedback(ctx, r.id, seq, helpful, s.now()); err != nil {
+		c.sendError(CodeInternal, "")
+		return
+	}
+	c.sendFrame(protocol.ServerFrame{Type: protocol.TypeAck, Seq: seq})
+	if helpful {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	lang := r.conv.Lang
+	if lang == "" {
+		lang = c.currentLang().Lang
+	}
+	if _, err := r.appendLocked(ctx, store.Message{
+		Role: store.RoleBot, Kind: store.KindMessage,
+		Body: mustJSON(messageBody{Text: s.cat.T(lang, "FeedbackOfferAgent", nil), Lang: lang,
+			Answer: &protocol.Answer{OfferAgent: true}}),
+	}); err != nil {
+		s.log.Error("store feedback reply", "conversation", r.id, "err", err)
+	}
+}
+
+// sync sends the connection the messages after seq (after a welcome that said "more").
+func (r *room) sync(ctx context.Context, c *client, after int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	msgs, err := r.h.s.store.MessagesAfter(ctx, r.id, after, replayLimit+1)
+	if err != nil {
+		c.sendError(CodeInternal, "")
+		return
+	}
+	more := len(msgs) > replayLimit
+	if more {
+		msgs = msgs[:replayLimit]
+	}
+	c.sendFrame(protocol.ServerFrame{Type: "sync", Messages: toWire(msgs), More: more})
+}
+
+// close ends the conversation and tells its connections.
+func (r *room) close(ctx context.Context) {
+	s := r.h.s
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := r.appendLocked(ctx, store.Message{
+		Role: store.RoleSystem, Kind: store.KindEvent,
+		Body: mustJSON(messageBody{Event: protocol.EventClosed, Lang: r.conv.Lang,
+			Text: s.cat.T(r.conv.Lang, "ConversationClosed", nil)}),
+	}); err != nil {
+		s.log.Error("store close event", "conversation", r.id, "err", err)
+		return
+	}
+	if err := s.store.SetState(ctx, r.id, store.StateClosed, s.now()); err != nil {
+		s.log.Error("close conversation", "conversation", r.id, "err", err)
+		return
+	}
+	r.conv.State = store.StateClosed
+}

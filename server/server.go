@@ -1,0 +1,202 @@
+// Package server is hotline's HTTP and WebSocket edge: the answer API, the visitor chat over
+// WebSocket, health, readiness and metrics.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hotline12367/hotline/kb"
+	"github.com/hotline12367/hotline/locales"
+	"github.com/hotline12367/hotline/store"
+)
+
+// Store is what the server needs of the database; store.SQLite implements it, and a
+// PostgreSQL implementation can follow.
+type Store interface {
+	CreateConversation(ctx context.Context, c store.Conversation) error
+	Conversation(ctx context.Context, id string) (store.Conversation, error)
+	ConversationByToken(ctx context.Context, hash []byte) (store.Conversation, error)
+	SetLang(ctx context.Context, id, lang, script string, chosen bool) error
+	SetState(ctx context.Context, id, state string, at time.Time) error
+	SetTokenExpiry(ctx context.Context, id string, at time.Time) error
+	Append(ctx context.Context, m store.Message) (store.Message, error)
+	MessagesAfter(ctx context.Context, conversationID string, after int64, limit int) ([]store.Message, error)
+	Message(ctx context.Context, conversationID string, seq int64) (store.Message, error)
+	SaveFeedback(ctx context.Context, conversationID string, seq int64, helpful bool, at time.Time) error
+	IdleConversations(ctx context.Context, before time.Time, limit int) ([]string, error)
+	Unanswered(ctx context.Context, limit int) ([]string, error)
+}
+
+var _ Store = (*store.SQLite)(nil)
+
+// Config holds the server's settings; zero values take the defaults of DefaultConfig.
+type Config struct {
+	// Origins lists the origins (scheme://host[:port]) whose pages may open the chat; "*"
+	// allows any. Empty allows only the server's own host.
+	Origins []string
+	// MaxConnsPerIP caps simultaneous WebSocket connections from one address (0: no cap).
+	MaxConnsPerIP int
+	// MessageRate and MessageBurst limit each connection's messages per second.
+	MessageRate  float64
+	MessageBurst int
+	// IPMessageRate and IPMessageBurst limit the messages of all connections of one address.
+	IPMessageRate  float64
+	IPMessageBurst int
+	// IdleTimeout closes conversations with nothing new for that long.
+	IdleTimeout time.Duration
+	// TokenTTL is how long a resume token works after the conversation's last activity.
+	TokenTTL time.Duration
+	// SendQueue is how many frames may wait for a slow client before it is disconnected.
+	SendQueue int
+	// Workers is how many goroutines answer questions.
+	Workers int
+	// ShutdownTimeout bounds how long Shutdown waits for connections to drain.
+	ShutdownTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		MaxConnsPerIP:   100,
+		MessageRate:     1,
+		MessageBurst:    5,
+		IPMessageRate:   20,
+		IPMessageBurst:  40,
+		IdleTimeout:     30 * time.Minute,
+		TokenTTL:        7 * 24 * time.Hour,
+		SendQueue:       64,
+		Workers:         8,
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// Answerer answers questions; *kb.Engine is one.
+type Answerer interface {
+	Ask(q kb.Query) (kb.Answer, error)
+}
+
+// Server serves hotline. Create it with New; it owns the conversations' live state (the hub)
+// and the answer workers, which stop with Shutdown.
+type Server struct {
+	cfg     Config
+	engine  Answerer
+	cat     *locales.Catalog
+	store   Store
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *metrics
+	hub     *hub
+	limits  *ipLimits
+	ready   chan struct{}
+
+	mux       *http.ServeMux
+	closing   chan struct{}
+	closeOnce sync.Once
+}
+
+// Options are New's collaborators.
+type Options struct {
+	Engine  Answerer
+	Catalog *locales.Catalog
+	Store   Store
+	Logger  *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// New returns a server; call Start to begin its background work.
+func New(cfg Config, o Options) *Server {
+	def := DefaultConfig()
+	if cfg.SendQueue <= 0 {
+		cfg.SendQueue = def.SendQueue
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = def.Workers
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = def.IdleTimeout
+	}
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = def.TokenTTL
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = def.ShutdownTimeout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg: cfg, engine: o.Engine, cat: o.Catalog, store: o.Store, log: o.Logger, now: o.Now,
+		metrics: newMetrics(), ready: make(chan struct{}), closing: make(chan struct{}),
+	}
+	s.limits = newIPLimits(cfg, o.Now)
+	s.hub = newHub(s)
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", s.handleReady)
+	s.mux.HandleFunc("/api/v1/ask", s.handleAsk)
+	s.mux.HandleFunc("GET /ws", s.handleWS)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	return s
+}
+
+// Handle adds a handler to the server's routes (the web pages, the WeChat bridge).
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// ServeHTTP serves every route.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
+
+// Start begins the background work (answer workers, the idle janitor, answering questions
+// left unanswered by the previous run) and marks the server ready. It returns when ctx ends or
+// Shutdown is called.
+func (s *Server) Start(ctx context.Context) {
+	s.hub.start(ctx)
+	close(s.ready)
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-s.closing:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
+	case <-s.ready:
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	default:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+	}
+}
+
+// Shutdown tells every connected client to reconnect (close code 1012), lets in-flight
+// answers finish and be stored, and returns when all is done or ctx ends. The caller stops
+// the http.Server first, so no new connection arrives, and closes the store after.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeOnce.Do(func() { close(s.closing) })
+	return s.hub.shutdown(ctx)
+}
+
+// ErrShuttingDown is returned for work refused because the server is stopping.
+var ErrShuttingDown = errors.New("server: shutting down")
+
+func newToken() string {
+	return rand.Text() + rand.Text() // 2 × 128 bits, base32
+}
+
+func newID() string {
+	return strings.ToLower(rand.Text()[:20]) // 100 bits
+}

@@ -1,0 +1,346 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/hotline12367/hotline/kb"
+	"github.com/hotline12367/hotline/protocol"
+)
+
+// Connection timing, as in gorilla/websocket's chat example: the writer pings more often than
+// the reader waits for a pong.
+const (
+	writeWait    = 10 * time.Second
+	pongWait     = 60 * time.Second
+	pingPeriod   = pongWait * 9 / 10
+	helloWait    = 10 * time.Second
+	maxFrameSize = 4*MaxQuestionRunes + 1024 // the longest question in UTF-8, with JSON around it
+	// strikesToClose is how many refused messages in a row (rate limit) end a connection.
+	strikesToClose = 20
+)
+
+// Close codes beyond RFC 6455's names.
+const closeServiceRestart = 1012
+
+var upgrader = websocket.Upgrader{
+	// Small buffers, and write buffers from a pool while writing only: most connections are
+	// idle most of the time, and the load target is thousands of them per process.
+	ReadBufferSize:    512,
+	WriteBufferSize:   1024,
+	WriteBufferPool:   &sync.Pool{},
+	EnableCompression: false,
+	CheckOrigin:       func(*http.Request) bool { return true }, // checked by the server, which answers with a localized error
+}
+
+// client is one WebSocket connection. readPump and writePump are its only goroutines; the
+// writer is the only one that writes to conn, and exits when send is closed or the
+// connection fails; the reader exits when a read fails and then closes send.
+type client struct {
+	s    *Server
+	conn *websocket.Conn
+	ip   string
+	hint kb.Pref // from Accept-Language
+
+	send        chan []byte
+	closeOnce   sync.Once
+	quit        chan struct{} // closed to stop the writer at once (slow client, shutdown)
+	closeCode   int           // what the writer sends when quit closes; set once, before quit closes
+	closeReason string
+
+	limiter *rate.Limiter
+	strikes int  // refused messages in a row; the reader's own
+	agent   bool // an agent console connection (issue 4); visitors are never agents
+
+	mu   sync.Mutex
+	room *room // set once hello is done; guarded by mu
+	lang kb.Pref
+}
+
+func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-s.closing:
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	default:
+	}
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	c := &client{
+		s: s, conn: conn, ip: clientIP(r), hint: s.acceptLanguage(r),
+		send: make(chan []byte, s.cfg.SendQueue), quit: make(chan struct{}),
+	}
+	if s.cfg.MessageRate > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(s.cfg.MessageRate), max(s.cfg.MessageBurst, 1))
+	}
+	c.lang = c.hint
+	if !s.originAllowed(r) {
+		c.refuse(CodeOriginNotAllowed)
+		return
+	}
+	if !s.limits.acquire(c.ip) {
+		c.refuse(CodeTooManyConnections)
+		return
+	}
+	if !s.hub.register(c) {
+		s.limits.release(c.ip)
+		c.refuse("")
+		return
+	}
+	s.metrics.connections.Inc()
+	go c.writePump()
+	c.readPump()
+}
+
+// refuse tells a connection why it cannot stay and closes it.
+func (c *client) refuse(code string) {
+	if code != "" {
+		c.s.metrics.errors.WithLabelValues(code).Inc()
+		b, _ := json.Marshal(c.errorFrame(code, ""))
+		c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+		_ = c.conn.WriteMessage(websocket.TextMessage, b)
+		_ = c.conn.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.ClosePolicyViolation, code), time.Now().Add(writeWait))
+	} else {
+		_ = c.conn.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(closeServiceRestart, "restarting"), time.Now().Add(writeWait))
+	}
+	c.conn.Close()
+}
+
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser: native apps, the load tool
+	}
+	if slices.Contains(s.cfg.Origins, "*") || slices.Contains(s.cfg.Origins, origin) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (c *client) errorFrame(code, ref string) protocol.ServerFrame {
+	eb := c.s.errorBody(c.currentLang().Lang, code)
+	return protocol.ServerFrame{Type: protocol.TypeError, Error: &protocol.ErrorBody{Code: eb.Code, Message: eb.Message, Ref: ref}}
+}
+
+func (c *client) currentLang() kb.Pref {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lang
+}
+
+func (c *client) setLang(p kb.Pref) {
+	c.mu.Lock()
+	c.lang = p
+	c.mu.Unlock()
+}
+
+func (c *client) currentRoom() *room {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.room
+}
+
+// sendError queues an error frame for this connection only.
+func (c *client) sendError(code, ref string) {
+	c.s.metrics.errors.WithLabelValues(code).Inc()
+	c.sendFrame(c.errorFrame(code, ref))
+}
+
+func (c *client) sendFrame(f protocol.ServerFrame) {
+	b, err := json.Marshal(f)
+	if err != nil {
+		c.s.log.Error("encode frame", "err", err)
+		return
+	}
+	c.enqueue(b)
+}
+
+// enqueue queues b for the writer without ever blocking. The slow-client policy: when the
+// queue is full the connection is closed (code 1008, "slow_client"); everything it missed
+// is stored, so the client gets it back by reconnecting with its last seq.
+func (c *client) enqueue(b []byte) {
+	select {
+	case <-c.quit:
+		return
+	default:
+	}
+	select {
+	case c.send <- b:
+	default:
+		c.s.metrics.errors.WithLabelValues(CodeSlowClient).Inc()
+		c.stop(websocket.ClosePolicyViolation, CodeSlowClient)
+	}
+}
+
+// stop makes the writer send a close frame with code and reason and end the connection.
+func (c *client) stop(code int, reason string) {
+	c.closeOnce.Do(func() {
+		c.closeCode, c.closeReason = code, reason
+		close(c.quit)
+	})
+}
+
+func (c *client) readPump() {
+	defer func() {
+		c.s.hub.unregister(c)
+		c.s.limits.release(c.ip)
+		c.s.metrics.connections.Dec()
+		c.stop(websocket.CloseNormalClosure, "")
+		c.conn.Close()
+	}()
+	c.conn.SetReadLimit(maxFrameSize)
+	c.conn.SetReadDeadline(time.Now().Add(helloWait))
+	c.conn.SetPongHandler(func(string) error {
+		return c.conn.SetReadDeadline(time.Now().Add(pongWait))
+	})
+	hello := true
+	for {
+		_, b, err := c.conn.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.sendError(CodeTooLong, "")
+				c.stop(websocket.CloseMessageTooBig, CodeTooLong)
+			}
+			return
+		}
+		c.s.metrics.messagesIn.Inc()
+		f, err := protocol.Decode(b)
+		if err != nil {
+			code := CodeBadJSON
+			if errors.Is(err, protocol.ErrUnknownType) {
+				code = CodeUnknownType
+			}
+			c.sendError(code, f.ID)
+			continue
+		}
+		if hello {
+			if f.Type != protocol.TypeHello {
+				c.sendError(CodeHelloRequired, f.ID)
+				continue
+			}
+			hello = false
+			c.conn.SetReadDeadline(time.Now().Add(pongWait))
+			c.s.hub.hello(c, f)
+			continue
+		}
+		c.handle(f)
+	}
+}
+
+// handle checks a frame against the limits and hands it to the conversation.
+func (c *client) handle(f protocol.ClientFrame) {
+	r := c.currentRoom()
+	if r == nil {
+		// Hello is still being processed: the frame waits its turn in the room's queue
+		// once the room exists, so refuse rather than reorder.
+		c.sendError(CodeHelloRequired, f.ID)
+		return
+	}
+	switch f.Type {
+	case protocol.TypeMessage, protocol.TypeFeedback, protocol.TypeLang:
+		if !c.allow() {
+			c.sendError(CodeRateLimited, f.ID)
+			if c.strikes >= strikesToClose {
+				c.stop(websocket.ClosePolicyViolation, CodeRateLimited)
+			}
+			return
+		}
+	case protocol.TypeTyping, protocol.TypeSync:
+		if c.limiter != nil && !c.limiter.Allow() {
+			return // typing indicators beyond the rate are dropped silently
+		}
+	case protocol.TypeHello:
+		c.sendError(CodeUnknownType, f.ID)
+		return
+	}
+	if f.Type == protocol.TypeMessage {
+		text := strings.TrimSpace(f.Text)
+		switch {
+		case !utf8.ValidString(text):
+			c.sendError(CodeBadJSON, f.ID)
+			return
+		case text == "":
+			c.sendError(CodeEmpty, f.ID)
+			return
+		case utf8.RuneCountInString(text) > MaxQuestionRunes:
+			c.sendError(CodeTooLong, f.ID)
+			return
+		}
+		f.Text = text
+	}
+	r.submit(job{client: c, frame: f})
+}
+
+func (c *client) allow() bool {
+	ok := (c.limiter == nil || c.limiter.Allow()) && c.s.limits.allowMessage(c.ip)
+	if ok {
+		c.strikes = 0
+	} else {
+		c.strikes++
+	}
+	return ok
+}
+
+func (c *client) writePump() {
+	ticker := time.NewTicker(pingPeriod)
+	defer func() {
+		ticker.Stop()
+		c.conn.Close()
+	}()
+	for {
+		select {
+		case b := <-c.send:
+			c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
+				return
+			}
+			c.s.metrics.messagesOut.Inc()
+		case <-ticker.C:
+			c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := c.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+				return
+			}
+		case <-c.quit:
+			// Flush what is queued (an error, a shutdown's last frames), then say goodbye.
+		flush:
+			for {
+				select {
+				case b := <-c.send:
+					c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+					if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
+						return
+					}
+				default:
+					break flush
+				}
+			}
+			_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.closeCode, c.closeReason),
+				time.Now().Add(writeWait))
+			return
+		}
+	}
+}

@@ -1,0 +1,411 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// SQLite is the store on one database file. Reads run on a pool of connections; every write
+// goes through one goroutine that commits waiting writes together (group commit), so many
+// visitors writing at once cost one transaction, not one each.
+type SQLite struct {
+	read   *sql.DB
+	write  *sql.DB
+	writes chan *writeReq
+
+	mu     sync.RWMutex // guards closed against sends on writes
+	closed bool
+	done   chan struct{}
+}
+
+type writeReq struct {
+	fn   func(tx *sql.Tx) error
+	errc chan error
+}
+
+// maxBatch is the most writes committed in one transaction.
+const maxBatch = 256
+
+// Open opens (creating it if needed) the database file path, runs the migrations it lacks and
+// starts the writer.
+func Open(path string) (*SQLite, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := mkdirAll(dir); err != nil {
+			return nil, err
+		}
+	}
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
+		"&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)&_txlock=immediate"
+	write, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	if err := migrate(write); err != nil {
+		write.Close()
+		return nil, err
+	}
+	read, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&mode=ro")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	read.SetMaxOpenConns(4)
+	s := &SQLite{read: read, write: write, writes: make(chan *writeReq, 1024), done: make(chan struct{})}
+	go s.writer()
+	return s, nil
+}
+
+func migrate(db *sql.DB) error {
+	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := filepath.Base(name)
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("store: migration %s: name must start with a number", base)
+		}
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n); err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		if n > 0 {
+			continue
+		}
+		b, err := fs.ReadFile(migrations, name)
+		if err != nil {
+			return err
+		}
+		tx, err := db.Begin()
+		if err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		if _, err := tx.Exec(string(b)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migration %s: %w", base, err)
+		}
+		if _, err := tx.Exec(`INSERT INTO schema_migrations (version) VALUES (?)`, v); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migration %s: %w", base, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("store: migration %s: %w", base, err)
+		}
+	}
+	return nil
+}
+
+// writer owns the write connection until Close. It takes the writes waiting at once, runs
+// each in a savepoint of one transaction (so one failing write does not undo the others) and
+// commits them together.
+func (s *SQLite) writer() {
+	defer close(s.done)
+	for first := range s.writes {
+		batch := []*writeReq{first}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-s.writes:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+func (s *SQLite) commit(batch []*writeReq) {
+	tx, err := s.write.Begin()
+	if err != nil {
+		for _, r := range batch {
+			r.errc <- fmt.Errorf("store: begin: %w", err)
+		}
+		return
+	}
+	errs := make([]error, len(batch))
+	for i, r := range batch {
+		if _, err := tx.Exec(`SAVEPOINT w`); err != nil {
+			errs[i] = err
+			continue
+		}
+		if errs[i] = r.fn(tx); errs[i] != nil {
+			_, _ = tx.Exec(`ROLLBACK TO w`)
+		}
+		_, _ = tx.Exec(`RELEASE w`)
+	}
+	if err := tx.Commit(); err != nil {
+		for _, r := range batch {
+			r.errc <- fmt.Errorf("store: commit: %w", err)
+		}
+		return
+	}
+	for i, r := range batch {
+		r.errc <- errs[i]
+	}
+}
+
+// do runs fn in the writer's transaction and waits until it is committed.
+func (s *SQLite) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	r := &writeReq{fn: fn, errc: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.writes <- r:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	// Once queued, a write is committed even if ctx ends: wait for it, so that what a
+	// caller was told is saved is saved.
+	return <-r.errc
+}
+
+// Close waits for queued writes to commit and closes the database.
+func (s *SQLite) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.writes)
+	s.mu.Unlock()
+	<-s.done
+	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+func ms(t time.Time) int64     { return t.UnixMilli() }
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// CreateConversation stores a new conversation.
+func (s *SQLite) CreateConversation(ctx context.Context, c Conversation) error {
+	return s.do(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO conversations
+			(id, token_hash, lang, script, lang_chosen, channel, state, last_seq, created_at, updated_at, token_expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
+			c.ID, c.TokenHash, c.Lang, c.Script, c.LangChosen, c.Channel, c.State,
+			ms(c.CreatedAt), ms(c.UpdatedAt), ms(c.TokenExpiresAt))
+		return err
+	})
+}
+
+const convColumns = `id, token_hash, lang, script, lang_chosen, channel, state, last_seq, created_at, updated_at, token_expires_at`
+
+func scanConversation(row interface{ Scan(...any) error }) (Conversation, error) {
+	var c Conversation
+	var created, updated, expires int64
+	err := row.Scan(&c.ID, &c.TokenHash, &c.Lang, &c.Script, &c.LangChosen, &c.Channel, &c.State, &c.LastSeq,
+		&created, &updated, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, ErrNotFound
+	}
+	if err != nil {
+		return c, fmt.Errorf("store: %w", err)
+	}
+	c.CreatedAt, c.UpdatedAt, c.TokenExpiresAt = fromMS(created), fromMS(updated), fromMS(expires)
+	return c, nil
+}
+
+// Conversation returns the conversation with id, or ErrNotFound.
+func (s *SQLite) Conversation(ctx context.Context, id string) (Conversation, error) {
+	return scanConversation(s.read.QueryRowContext(ctx, `SELECT `+convColumns+` FROM conversations WHERE id = ?`, id))
+}
+
+// ConversationByToken returns the conversation whose resume token hashes to hash, or
+// ErrNotFound.
+func (s *SQLite) ConversationByToken(ctx context.Context, hash []byte) (Conversation, error) {
+	return scanConversation(s.read.QueryRowContext(ctx, `SELECT `+convColumns+` FROM conversations WHERE token_hash = ?`, hash))
+}
+
+// SetLang records the language a conversation is held in, and whether the visitor chose it
+// (rather than the server detecting it).
+func (s *SQLite) SetLang(ctx context.Context, id, lang, script string, chosen bool) error {
+	return s.exec(ctx, `UPDATE conversations SET lang = ?, script = ?, lang_chosen = ? WHERE id = ?`, lang, script, chosen, id)
+}
+
+// SetState moves a conversation to state.
+func (s *SQLite) SetState(ctx context.Context, id, state string, at time.Time) error {
+	return s.exec(ctx, `UPDATE conversations SET state = ?, updated_at = ? WHERE id = ?`, state, ms(at), id)
+}
+
+// SetTokenExpiry sets when a conversation's resume token stops working.
+func (s *SQLite) SetTokenExpiry(ctx context.Context, id string, at time.Time) error {
+	return s.exec(ctx, `UPDATE conversations SET token_expires_at = ? WHERE id = ?`, ms(at), id)
+}
+
+func (s *SQLite) exec(ctx context.Context, query string, args ...any) error {
+	return s.do(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec(query, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}
+
+// Append stores m as the conversation's next message and returns it with its Seq. When m has
+// a ClientID already stored in the conversation, nothing is written and Append returns the
+// stored message with ErrDuplicate.
+func (s *SQLite) Append(ctx context.Context, m Message) (Message, error) {
+	var dup Message
+	err := s.do(ctx, func(tx *sql.Tx) error {
+		if m.ClientID != "" {
+			err := tx.QueryRow(`SELECT seq, role, kind, body, created_at FROM messages
+				WHERE conversation_id = ? AND client_id = ?`, m.ConversationID, m.ClientID).
+				Scan(&dup.Seq, &dup.Role, &dup.Kind, &dup.Body, new(int64))
+			if err == nil {
+				dup.ConversationID, dup.ClientID = m.ConversationID, m.ClientID
+				return ErrDuplicate
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		var seq int64
+		err := tx.QueryRow(`UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?
+			WHERE id = ? RETURNING last_seq`, ms(m.CreatedAt), m.ConversationID).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		m.Seq = seq
+		_, err = tx.Exec(`INSERT INTO messages (conversation_id, seq, client_id, role, kind, body, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, m.ConversationID, seq, nullString(m.ClientID), m.Role, m.Kind,
+			string(m.Body), ms(m.CreatedAt))
+		return err
+	})
+	if errors.Is(err, ErrDuplicate) {
+		return dup, ErrDuplicate
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrClosed) {
+		err = fmt.Errorf("store: append: %w", err)
+	}
+	return m, err
+}
+
+// MessagesAfter returns up to limit messages of a conversation with Seq greater than after,
+// in order.
+func (s *SQLite) MessagesAfter(ctx context.Context, conversationID string, after int64, limit int) ([]Message, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT seq, coalesce(client_id, ''), role, kind, body, created_at
+		FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?`, conversationID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: messages: %w", err)
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		m := Message{ConversationID: conversationID}
+		var body string
+		var created int64
+		if err := rows.Scan(&m.Seq, &m.ClientID, &m.Role, &m.Kind, &body, &created); err != nil {
+			return nil, fmt.Errorf("store: messages: %w", err)
+		}
+		m.Body, m.CreatedAt = []byte(body), fromMS(created)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Message returns one message, or ErrNotFound.
+func (s *SQLite) Message(ctx context.Context, conversationID string, seq int64) (Message, error) {
+	ms, err := s.MessagesAfter(ctx, conversationID, seq-1, 1)
+	if err != nil {
+		return Message{}, err
+	}
+	if len(ms) == 0 || ms[0].Seq != seq {
+		return Message{}, ErrNotFound
+	}
+	return ms[0], nil
+}
+
+// SaveFeedback records whether the bot message seq of a conversation helped; a second
+// verdict on the same message replaces the first.
+func (s *SQLite) SaveFeedback(ctx context.Context, conversationID string, seq int64, helpful bool, at time.Time) error {
+	return s.do(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO feedback (conversation_id, seq, helpful, created_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (conversation_id, seq) DO UPDATE SET helpful = excluded.helpful, created_at = excluded.created_at`,
+			conversationID, seq, helpful, ms(at))
+		return err
+	})
+}
+
+// Feedback returns the verdict stored for a message, or ErrNotFound.
+func (s *SQLite) Feedback(ctx context.Context, conversationID string, seq int64) (bool, error) {
+	var helpful bool
+	err := s.read.QueryRowContext(ctx, `SELECT helpful FROM feedback WHERE conversation_id = ? AND seq = ?`,
+		conversationID, seq).Scan(&helpful)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, ErrNotFound
+	}
+	return helpful, err
+}
+
+// IdleConversations returns the ids of open conversations with nothing new since before.
+func (s *SQLite) IdleConversations(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	return s.ids(ctx, `SELECT id FROM conversations WHERE state != 'closed' AND updated_at < ? LIMIT ?`, ms(before), limit)
+}
+
+// Unanswered returns the ids of conversations held by the bot whose last message is the
+// visitor's: questions acknowledged but not answered when the server last stopped.
+func (s *SQLite) Unanswered(ctx context.Context, limit int) ([]string, error) {
+	return s.ids(ctx, `SELECT c.id FROM conversations c JOIN messages m
+		ON m.conversation_id = c.id AND m.seq = c.last_seq
+		WHERE c.state = 'bot' AND m.role = 'visitor' LIMIT ?`, limit)
+}
+
+func (s *SQLite) ids(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}

@@ -77,8 +77,9 @@ func Dial(ctx context.Context, url string, sess *Session, o Options) (*Conn, err
 			ws.Close()
 			return nil, err
 		}
-		if f.Type == protocol.TypeError && f.Error != nil && f.Error.Code == "resume_invalid" {
-			continue // a new conversation follows
+		if f.Type == protocol.TypeError && f.Error != nil &&
+			(f.Error.Code == "resume_invalid" || f.Error.Code == "unsupported_language") {
+			continue // a welcome follows: a new conversation, or the server's choice of language
 		}
 		if f.Type == protocol.TypeError {
 			ws.Close()

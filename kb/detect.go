@@ -5,8 +5,6 @@ import (
 	"strings"
 	"unicode"
 
-	"golang.org/x/text/runes"
-	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -79,15 +77,19 @@ func words(s string) []string {
 	})
 }
 
-var foldAccents = transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
-
 // fold removes accents, so that a question typed without them still reads as its language.
 func fold(s string) string {
-	out, _, err := transform.String(foldAccents, s)
-	if err != nil {
-		return s
+	for _, r := range s {
+		if r >= 0x80 {
+			return strings.Map(func(r rune) rune {
+				if unicode.Is(unicode.Mn, r) {
+					return -1
+				}
+				return r
+			}, norm.NFD.String(s))
+		}
 	}
-	return out
+	return s
 }
 
 // Detection is what detect found.

@@ -108,13 +108,20 @@ type Suggestion struct {
 func (e *Engine) Ask(q Query) (Answer, error) {
 	text := strings.TrimSpace(q.Text)
 	pref := q.Hint
+	d := e.detector.detect(text)
+	// The language the question is matched in: the one it is written in when that is clear,
+	// even if the visitor chose to be answered in another (every entry has all six).
+	matchLang := ""
 	if q.Lang != "" {
 		p, ok := ParseLang(q.Lang)
 		if !ok {
 			return Answer{}, fmt.Errorf("%w: %q", ErrUnsupportedLang, q.Lang)
 		}
 		pref = p
-	} else if d := e.detector.detect(text); d.Lang != "" && d.Lang != pref.Lang {
+		if d.Sure && d.Lang != p.Lang {
+			matchLang = d.Lang
+		}
+	} else if d.Lang != "" && d.Lang != pref.Lang {
 		switch {
 		case d.Sure:
 			pref = Pref{Lang: d.Lang}
@@ -127,14 +134,21 @@ func (e *Engine) Ask(q Query) (Answer, error) {
 	if !ValidLang(pref.Lang) {
 		pref = Pref{Lang: "en"}
 	}
-	if pref.Lang == "zh" {
-		var trad bool
-		text, trad = simplify(text)
-		if trad && pref.Script != "Hant" {
-			pref.Script = "Hant"
+	if matchLang == "" {
+		matchLang = pref.Lang
+	}
+	if matchLang == "zh" {
+		var script string
+		text, script = simplifyScript(text)
+		if pref.Lang == "zh" && q.Lang == "" && script != "" && script != pref.Script {
+			// Detected, not chosen: write in the script the visitor writes in.
+			pref.Script = script
+			if script == "Hans" {
+				pref.Script, pref.Region = "", ""
+			}
 		}
 	}
-	m := e.match(pref.Lang, text)
+	m := e.match(matchLang, text)
 	ans := Answer{Lang: pref.Lang, Related: []Suggestion{}}
 	if pref.Traditional() {
 		ans.Script = "Hant"
@@ -178,9 +192,10 @@ func sameFamily(a, b string) bool {
 }
 
 type candidate struct {
-	entry *Entry
-	conf  float64
-	score float64
+	entry  *Entry
+	conf   float64
+	phrase float64 // how much of the entry's best-matching phrasing the question covers
+	score  float64
 }
 
 type matchResult struct {
@@ -192,12 +207,19 @@ type matchResult struct {
 // Scoring parameters; see match. They are variables so that the evaluation test can explore
 // them, never changed at run time.
 var (
-	// unknownWeight discounts the words the knowledge base has never seen: in a long question
-	// they are mostly the asker's circumstances ("I fly London to Sydney..."), not the topic.
-	unknownWeight = map[string]float64{"zh": 0.3, "en": 0.5, "fr": 0.5, "es": 0.5, "ru": 0.5, "ar": 0.5}
+	// unknownWeight discounts the words the knowledge base has never seen, the more so the
+	// more the rest of the question matches: in a long question that is clearly about one
+	// entry they are mostly the asker's circumstances ("I fly London to Sydney..."); in a
+	// short one ("how much is a visa?") they are the point. Chinese counts half: its
+	// bigrams make two or three unknown terms of every unknown word.
+	unknownWeight = map[string]float64{"zh": 0.5, "en": 1, "fr": 1, "es": 1, "ru": 1, "ar": 1}
+	// unknownHalf is the matched information at which unknown words count half.
+	unknownHalf = 6.0
 	// evidenceFull is the matched information (sum of matched terms' weights) needed for full
 	// confidence: about two specific words. "visa" alone says too little to be sure.
 	evidenceFull = 4.0
+	// phraseWeight is how much the best-covered phrasing counts in ranking candidates.
+	phraseWeight = 0.15
 )
 
 // match finds the entry that best accounts for the question. Each term of the question weighs
@@ -259,9 +281,11 @@ func (e *Engine) match(lang, text string) matchResult {
 		return matchResult{}
 	}
 	searchTerms := make([]string, 0, len(terms))
+	qset := make(map[string]bool, len(terms))
 	for _, t := range terms {
 		if t.known != "" {
 			searchTerms = append(searchTerms, t.known)
+			qset[t.known] = true
 		}
 	}
 	hits, err := search(e.index, lang, searchTerms, 10)
@@ -294,15 +318,32 @@ func (e *Engine) match(lang, text string) matchResult {
 		if m == 0 {
 			continue
 		}
-		conf := m / (m + k + unknownWeight[lang]*u) * math.Min(1, m/evidenceFull)
-		cands = append(cands, candidate{entry: en, conf: conf, score: h.score / maxScore})
+		lambda := unknownWeight[lang] * unknownHalf / (unknownHalf + m)
+		conf := m / (m + k + lambda*u) * math.Min(1, m/evidenceFull)
+		// The other direction: of the entry's phrasings, the one the question covers best.
+		// Among entries that account for the whole question, it prefers "What is the
+		// five-star card?" to "How do I renew my five-star card?" for "five-star card".
+		phrase := 0.0
+		for _, ph := range v.phrases[e.pos[en.ID]] {
+			var got, all float64
+			for _, term := range ph {
+				w := weight(v.df[term])
+				all += w
+				if qset[term] {
+					got += w
+				}
+			}
+			if all > 0 {
+				phrase = max(phrase, got/all)
+			}
+		}
+		cands = append(cands, candidate{entry: en, conf: conf, phrase: phrase, score: h.score / maxScore})
 	}
 	if len(cands) == 0 {
 		return matchResult{}
 	}
-	sort.SliceStable(cands, func(i, j int) bool {
-		return cands[i].conf+0.02*cands[i].score > cands[j].conf+0.02*cands[j].score
-	})
+	rank := func(c candidate) float64 { return c.conf + phraseWeight*c.phrase + 0.01*c.score }
+	sort.SliceStable(cands, func(i, j int) bool { return rank(cands[i]) > rank(cands[j]) })
 	res := matchResult{best: cands[0].entry, confidence: cands[0].conf, cands: cands}
 	// Asking for a person wins over the topic they want to talk about.
 	for _, c := range cands {

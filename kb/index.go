@@ -2,6 +2,7 @@ package kb
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -23,8 +24,9 @@ import (
 // alphabetic ones, overlapping bigrams for Chinese.
 var analyzerFor = map[string]string{"zh": "cjk", "en": "en", "fr": "fr", "es": "es", "ru": "ru", "ar": "ar"}
 
-// Field boosts: a visitor's words most often echo a question or a keyword, less often an answer.
-var fieldBoost = map[string]float64{"q": 2, "kw": 1.5, "a": 0.5}
+// field names the one text field of each language: questions, keywords and answer together.
+// bleve only retrieves candidates; match weighs questions above answers itself.
+func field(lang string) string { return "t_" + lang }
 
 // strength is how much a matching term in each field says that an entry is the right one.
 const (
@@ -40,6 +42,7 @@ type vocab struct {
 	analyzer analysis.Analyzer
 	entries  []*Entry
 	terms    []map[string]float64 // parallel to entries: term -> strength
+	phrases  [][][]string         // parallel to entries: the terms of each question phrasing
 	df       map[string]int       // term -> number of FAQ and small-talk entries with it
 	social   map[string]bool      // terms found only in small-talk and handoff entries
 	filler   map[string]bool      // conversational words that say nothing of the topic
@@ -55,15 +58,13 @@ func buildIndex(entries []*Entry) (bleve.Index, map[string]*vocab, error) {
 	m.DocValuesDynamic = false
 	doc := bleve.NewDocumentStaticMapping()
 	for _, lang := range Langs {
-		for field := range fieldBoost {
-			fm := bleve.NewTextFieldMapping()
-			fm.Analyzer = analyzerFor[lang]
-			fm.Store = false
-			fm.IncludeInAll = false
-			fm.IncludeTermVectors = false
-			fm.DocValues = false
-			doc.AddFieldMappingsAt(field+"_"+lang, fm)
-		}
+		fm := bleve.NewTextFieldMapping()
+		fm.Analyzer = analyzerFor[lang]
+		fm.Store = false
+		fm.IncludeInAll = false
+		fm.IncludeTermVectors = false
+		fm.DocValues = false
+		doc.AddFieldMappingsAt(field(lang), fm)
 	}
 	m.DefaultMapping = doc
 	idx, err := bleve.NewUsing("", m, scorch.Name, scorch.Name, nil)
@@ -77,11 +78,11 @@ func buildIndex(entries []*Entry) (bleve.Index, map[string]*vocab, error) {
 			if t == nil {
 				continue
 			}
-			if err := b.Index(lang+"/"+e.ID, map[string]any{
-				"q_" + lang:  t.Questions(),
-				"kw_" + lang: t.Keywords,
-				"a_" + lang:  t.A,
-			}); err != nil {
+			texts := append(append(t.Questions(), t.Keywords...), t.A)
+			if lang == "zh" {
+				texts = simplifyAll(texts)
+			}
+			if err := b.Index(lang+"/"+e.ID, map[string]any{field(lang): texts}); err != nil {
 				return nil, nil, fmt.Errorf("kb: index %s: %w", e.ID, err)
 			}
 		}
@@ -110,20 +111,41 @@ func newVocab(m mapping.IndexMapping, lang string, entries []*Entry) (*vocab, er
 		df: map[string]int{}, social: map[string]bool{}, filler: map[string]bool{},
 		deletes: map[string][]string{},
 	}
+	for _, tok := range v.analyze(fillers[lang]) {
+		v.filler[tok.term] = true
+	}
 	inFAQ := map[string]bool{}
 	for _, e := range entries {
 		terms := map[string]float64{}
 		if t := e.Text[lang]; t != nil {
-			for _, s := range append(t.Questions(), t.Keywords...) {
+			qs := append(t.Questions(), t.Keywords...)
+			if lang == "zh" {
+				// Editors may write a phrasing in traditional characters; questions are
+				// matched in simplified ones.
+				qs = simplifyAll(qs)
+			}
+			var phrases [][]string
+			for i, s := range qs {
+				var ph []string
 				for _, tok := range v.analyze(s) {
 					terms[tok.term] = strengthQuestion
+					if !v.filler[tok.term] && !slices.Contains(ph, tok.term) {
+						ph = append(ph, tok.term)
+					}
+				}
+				if i < len(t.Questions()) && len(ph) > 0 {
+					phrases = append(phrases, ph)
 				}
 			}
+			v.phrases = append(v.phrases, phrases)
 			for _, tok := range v.analyze(t.A) {
 				if terms[tok.term] == 0 {
 					terms[tok.term] = strengthAnswer
 				}
 			}
+		}
+		if len(v.phrases) < len(v.terms)+1 {
+			v.phrases = append(v.phrases, nil)
 		}
 		v.terms = append(v.terms, terms)
 		for term := range terms {
@@ -142,9 +164,6 @@ func newVocab(m mapping.IndexMapping, lang string, entries []*Entry) (*vocab, er
 				v.deletes[d] = append(v.deletes[d], term)
 			}
 		}
-	}
-	for _, tok := range v.analyze(fillers[lang]) {
-		v.filler[tok.term] = true
 	}
 	return v, nil
 }
@@ -212,14 +231,11 @@ func search(idx bleve.Index, lang string, terms []string, size int) ([]hit, erro
 	if len(terms) == 0 {
 		return nil, nil
 	}
-	qs := make([]query.Query, 0, len(terms)*len(fieldBoost))
+	qs := make([]query.Query, 0, len(terms))
 	for _, term := range terms {
-		for field, boost := range fieldBoost {
-			tq := bleve.NewTermQuery(term)
-			tq.SetField(field + "_" + lang)
-			tq.SetBoost(boost)
-			qs = append(qs, tq)
-		}
+		tq := bleve.NewTermQuery(term)
+		tq.SetField(field(lang))
+		qs = append(qs, tq)
 	}
 	req := bleve.NewSearchRequestOptions(bleve.NewDisjunctionQuery(qs...), size, 0, false)
 	res, err := idx.Search(req)
@@ -249,4 +265,12 @@ var fillers = map[string]string{
 	"ru": "пожалуйста хочу хотел хотела узнать скажите подскажите расскажите объясните вопрос информация информацию понять подробнее",
 	"ar": "من فضلك لو سمحت أريد أود اعرف أعرف معرفة أخبرني اشرح سؤال معلومات أفهم تفاصيل",
 	"zh": "请问 我想 想问 问一下 一下 想知道 知道 了解 告诉 怎么 什么 如何 可以 吗 呢 的 是 请 我 能 是不是 有没有 一个 哪些 多少 麻烦 帮我 咨询 问题 情况 相关",
+}
+
+func simplifyAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i], _ = simplify(s)
+	}
+	return out
 }

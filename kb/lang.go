@@ -113,6 +113,24 @@ func (h *hanConv) toTraditional(s, region string) string {
 	return strings.ReplaceAll(out, "髮", "發")
 }
 
+// simplifyScript returns the text in simplified characters and the script it was written in:
+// "Hant" or "Hans" when some of its characters belong to one script only, "" when all of them
+// are the same in both.
+func simplifyScript(s string) (string, string) {
+	simp, trad := simplify(s)
+	switch {
+	case trad:
+		return simp, "Hant"
+	case han.toTraditional(s, "") != s:
+		return simp, "Hans"
+	}
+	return simp, ""
+}
+
+// ToTraditional writes simplified Chinese text in traditional characters, with Hong Kong
+// ("HK") or Taiwan (any other region) conventions.
+func ToTraditional(s, region string) string { return han.toTraditional(s, region) }
+
 // simplify returns the text in simplified characters and whether it was written in
 // traditional ones: more of its characters change from traditional to simplified than the
 // other way round.

@@ -14,14 +14,14 @@ func TestTune(t *testing.T) {
 	}
 	e := testEngine(t)
 	qs := loadEval(t)
-	saveU, saveE, saveT := unknownWeight, evidenceFull, e.threshold
-	defer func() { unknownWeight, evidenceFull, e.threshold = saveU, saveE, saveT }()
-	for _, uz := range []float64{0.2, 0.3} {
-		for _, ul := range []float64{0.3, 0.4, 0.5, 0.6} {
-			for _, ev := range []float64{3, 4, 5} {
-				for _, th := range []float64{0.4, 0.45, 0.5, 0.55} {
+	saveU, saveH, saveE, saveT := unknownWeight, unknownHalf, evidenceFull, e.threshold
+	defer func() { unknownWeight, unknownHalf, evidenceFull, e.threshold = saveU, saveH, saveE, saveT }()
+	for _, uz := range []float64{0.4, 0.6} {
+		for _, ul := range []float64{0.8, 1, 1.3} {
+			for _, ev := range []float64{3, 6, 9} {
+				for _, th := range []float64{0.45, 0.5, 0.55, 0.6} {
 					unknownWeight = map[string]float64{"zh": uz, "en": ul, "fr": ul, "es": ul, "ru": ul, "ar": ul}
-					evidenceFull, e.threshold = ev, th
+					unknownHalf, e.threshold = ev, th
 					var in, inOK, out, outOK int
 					worst := 1.0
 					per := map[string][4]int{}
@@ -52,7 +52,7 @@ func TestTune(t *testing.T) {
 					for _, p := range per {
 						worst = min(worst, float64(p[1])/float64(p[0]), float64(p[3])/float64(p[2]))
 					}
-					t.Logf("uz=%.1f ul=%.1f ev=%.0f th=%.2f  in %.3f out %.3f worst %.2f", uz, ul, ev, th,
+					t.Logf("uz=%.1f ul=%.1f half=%.0f th=%.2f  in %.3f out %.3f worst %.2f", uz, ul, ev, th,
 						float64(inOK)/float64(in), float64(outOK)/float64(out), worst)
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -41,6 +42,7 @@ type room struct {
 
 	mu      sync.Mutex
 	conv    store.Conversation
+	loaded  bool // conv has been read; guarded by mu
 	clients map[*client]struct{}
 
 	qmu     sync.Mutex // guards pending and running
@@ -257,6 +259,15 @@ func (r *room) drain() {
 
 func (r *room) run(j job) {
 	ctx := context.Background() // a stored message is finished even if its sender left
+	defer func() {
+		// A bug in one job must not take down every other conversation.
+		if v := recover(); v != nil {
+			r.h.s.log.Error("job panicked", "conversation", r.id, "panic", v, "stack", string(debug.Stack()))
+			if j.client != nil {
+				j.client.sendError(CodeInternal, j.frame.ID)
+			}
+		}
+	}()
 	if j.run != nil {
 		j.run(r)
 		return
@@ -322,7 +333,8 @@ func (h *hub) shutdown(ctx context.Context) error {
 
 // hello starts or resumes the connection's conversation.
 func (h *hub) hello(c *client, f protocol.ClientFrame) {
-	h.schedule(func() {
+	ok := h.schedule(func() {
+		defer close(c.welcomed)
 		ctx := context.Background()
 		if err := h.doHello(ctx, c, f); err != nil {
 			h.s.log.Error("hello", "err", err)
@@ -330,6 +342,9 @@ func (h *hub) hello(c *client, f protocol.ClientFrame) {
 			c.stop(1011, CodeInternal)
 		}
 	})
+	if !ok {
+		close(c.welcomed) // shutting down: the connection is being told to reconnect
+	}
 }
 
 func hashToken(token string) []byte {
@@ -377,10 +392,10 @@ func (h *hub) doHello(ctx context.Context, c *client, f protocol.ClientFrame) er
 		if err := s.store.CreateConversation(ctx, conv); err != nil {
 			return err
 		}
-		if _, err := s.store.Append(ctx, store.Message{
+		if _, err := s.store.AppendAll(ctx, []store.Message{{
 			ConversationID: conv.ID, Role: store.RoleBot, Kind: store.KindMessage, CreatedAt: now,
 			Body: mustJSON(messageBody{Text: s.cat.T(pref.Lang, "Greeting", nil), Lang: pref.Lang}),
-		}); err != nil {
+		}}); err != nil {
 			return err
 		}
 	} else {
@@ -403,6 +418,7 @@ func (h *hub) doHello(ctx context.Context, c *client, f protocol.ClientFrame) er
 		h.releaseRoom(r)
 		return err
 	}
+	r.loaded = true
 	msgs, err := s.store.MessagesAfter(ctx, conv.ID, lastSeq, replayLimit+1)
 	if err != nil {
 		h.releaseRoom(r)

@@ -25,67 +25,97 @@ func (r *room) loadLocked(ctx context.Context) error {
 	return nil
 }
 
-// appendLocked stores m and sends it to every connection of the room. r.mu must be held, so
-// that messages reach every connection in seq order.
-func (r *room) appendLocked(ctx context.Context, m store.Message) (store.Message, error) {
-	m.ConversationID = r.id
-	m.CreatedAt = r.h.s.now()
-	stored, err := r.h.s.store.Append(ctx, m)
+// appendLocked stores msgs in one transaction and sends them to every connection of the
+// room. r.mu must be held, so that messages reach every connection in seq order.
+func (r *room) appendLocked(ctx context.Context, msgs ...store.Message) ([]store.Message, error) {
+	now := r.h.s.now()
+	for i := range msgs {
+		msgs[i].ConversationID = r.id
+		msgs[i].CreatedAt = now
+	}
+	stored, err := r.h.s.store.AppendAll(ctx, msgs)
 	if err != nil {
 		return stored, err
 	}
-	r.conv.LastSeq = stored.Seq
-	w := wireMessage(stored)
-	f := protocol.ServerFrame{Type: protocol.TypeMessage, Message: &w}
-	if stored.Kind == store.KindEvent {
-		f.Type = protocol.TypeEvent
-	}
-	for c := range r.clients {
-		c.sendFrame(f)
+	for _, m := range stored {
+		r.conv.LastSeq = m.Seq
+		w := wireMessage(m)
+		f := protocol.ServerFrame{Type: protocol.TypeMessage, Message: &w}
+		if m.Kind == store.KindEvent {
+			f.Type = protocol.TypeEvent
+		}
+		for c := range r.clients {
+			c.sendFrame(f)
+		}
 	}
 	return stored, nil
 }
 
+// ensureLoaded reads the conversation from the store the first time the room needs it; after
+// that the room's copy is the truth, since every change goes through the room.
+func (r *room) ensureLoaded(ctx context.Context) error {
+	if r.loaded {
+		return nil
+	}
+	if err := r.loadLocked(ctx); err != nil {
+		return err
+	}
+	r.loaded = true
+	return nil
+}
+
+// visitorMessage stores a visitor's message and, while the bot holds the conversation, the
+// bot's answer with it, in one transaction; then acknowledges it.
 func (r *room) visitorMessage(ctx context.Context, c *client, f protocol.ClientFrame) {
 	s := r.h.s
 	r.mu.Lock()
-	if err := r.loadLocked(ctx); err != nil {
-		r.mu.Unlock()
+	defer r.mu.Unlock()
+	if err := r.ensureLoaded(ctx); err != nil {
 		s.log.Error("load conversation", "conversation", r.id, "err", err)
 		c.sendError(CodeInternal, f.ID)
 		return
 	}
 	if r.conv.State == store.StateClosed {
-		r.mu.Unlock()
 		c.sendError(CodeConversationClosed, f.ID)
 		return
 	}
-	stored, err := r.appendLocked(ctx, store.Message{
+	msgs := []store.Message{{
 		ClientID: f.ID, Role: store.RoleVisitor, Kind: store.KindMessage,
 		Body: mustJSON(messageBody{Text: f.Text}),
-	})
-	r.mu.Unlock()
+	}}
+	if r.conv.State == store.StateBot {
+		if m, ok := r.botAnswer(ctx, f.Text); ok {
+			msgs = append(msgs, m)
+		}
+	}
+	stored, err := r.appendLocked(ctx, msgs...)
 	switch {
 	case errors.Is(err, store.ErrDuplicate):
 		// A retry of a message already stored: confirm it, never answer it twice.
-		c.sendFrame(protocol.ServerFrame{Type: protocol.TypeAck, ID: f.ID, Seq: stored.Seq, Duplicate: true})
-		return
+		c.sendFrame(protocol.ServerFrame{Type: protocol.TypeAck, ID: f.ID, Seq: stored[0].Seq, Duplicate: true})
 	case err != nil:
 		s.log.Error("store visitor message", "conversation", r.id, "err", err)
 		c.sendError(CodeInternal, f.ID)
-		return
-	}
-	c.sendFrame(protocol.ServerFrame{Type: protocol.TypeAck, ID: f.ID, Seq: stored.Seq})
-	if r.conv.State == store.StateBot {
-		r.reply(ctx, f.Text)
+	default:
+		c.sendFrame(protocol.ServerFrame{Type: protocol.TypeAck, ID: f.ID, Seq: stored[0].Seq})
 	}
 }
 
-// reply has the bot answer text and stores the answer.
+// reply has the bot answer a question already stored (one left unanswered by a restart).
 func (r *room) reply(ctx context.Context, text string) {
-	s := r.h.s
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if m, ok := r.botAnswer(ctx, text); ok {
+		if _, err := r.appendLocked(ctx, m); err != nil {
+			r.h.s.log.Error("store answer", "conversation", r.id, "err", err)
+		}
+	}
+}
+
+// botAnswer asks the engine and returns the bot's message, following the visitor into the
+// language they wrote in unless they chose one. r.mu must be held.
+func (r *room) botAnswer(ctx context.Context, text string) (store.Message, bool) {
+	s := r.h.s
 	q := kb.Query{Text: text, Hint: kb.Pref{Lang: r.conv.Lang, Script: r.conv.Script}}
 	if r.conv.LangChosen {
 		q.Lang = r.conv.Lang
@@ -96,10 +126,9 @@ func (r *room) reply(ctx context.Context, text string) {
 	ans, err := s.answer(q)
 	if err != nil {
 		s.log.Error("answer", "conversation", r.id, "err", err)
-		return
+		return store.Message{}, false
 	}
 	if !r.conv.LangChosen && (ans.Lang != r.conv.Lang || ans.Script != r.conv.Script) {
-		// The visitor wrote in another language: the conversation follows.
 		if err := s.store.SetLang(ctx, r.id, ans.Lang, ans.Script, false); err == nil {
 			r.conv.Lang, r.conv.Script = ans.Lang, ans.Script
 			for c := range r.clients {
@@ -107,12 +136,10 @@ func (r *room) reply(ctx context.Context, text string) {
 			}
 		}
 	}
-	if _, err := r.appendLocked(ctx, store.Message{
+	return store.Message{
 		Role: store.RoleBot, Kind: store.KindMessage,
 		Body: mustJSON(messageBody{Text: ans.Text, Lang: ans.Lang, Answer: wireAnswer(ans)}),
-	}); err != nil {
-		s.log.Error("store answer", "conversation", r.id, "err", err)
-	}
+	}, true
 }
 
 func wireAnswer(a kb.Answer) *protocol.Answer {
@@ -135,7 +162,7 @@ func (r *room) chooseLang(ctx context.Context, c *client, tag string) {
 	s := r.h.s
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.loadLocked(ctx); err != nil {
+	if err := r.ensureLoaded(ctx); err != nil {
 		c.sendError(CodeInternal, "")
 		return
 	}

@@ -28,7 +28,7 @@ type Store interface {
 	SetLang(ctx context.Context, id, lang, script string, chosen bool) error
 	SetState(ctx context.Context, id, state string, at time.Time) error
 	SetTokenExpiry(ctx context.Context, id string, at time.Time) error
-	Append(ctx context.Context, m store.Message) (store.Message, error)
+	AppendAll(ctx context.Context, msgs []store.Message) ([]store.Message, error)
 	MessagesAfter(ctx context.Context, conversationID string, after int64, limit int) ([]store.Message, error)
 	Message(ctx context.Context, conversationID string, seq int64) (store.Message, error)
 	SaveFeedback(ctx context.Context, conversationID string, seq int64, helpful bool, at time.Time) error
@@ -74,7 +74,7 @@ func DefaultConfig() Config {
 		IdleTimeout:     30 * time.Minute,
 		TokenTTL:        7 * 24 * time.Hour,
 		SendQueue:       64,
-		Workers:         8,
+		Workers:         64,
 		ShutdownTimeout: 10 * time.Second,
 	}
 }

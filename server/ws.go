@@ -63,6 +63,8 @@ type client struct {
 	strikes int  // refused messages in a row; the reader's own
 	agent   bool // an agent console connection (issue 4); visitors are never agents
 
+	welcomed chan struct{} // closed when hello is done (or failed)
+
 	mu   sync.Mutex
 	room *room // set once hello is done; guarded by mu
 	lang kb.Pref
@@ -81,7 +83,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &client{
 		s: s, conn: conn, ip: clientIP(r), hint: s.acceptLanguage(r),
-		send: make(chan []byte, s.cfg.SendQueue), quit: make(chan struct{}),
+		send: make(chan []byte, s.cfg.SendQueue), quit: make(chan struct{}), welcomed: make(chan struct{}),
 	}
 	if s.cfg.MessageRate > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(s.cfg.MessageRate), max(s.cfg.MessageBurst, 1))
@@ -245,6 +247,12 @@ func (c *client) readPump() {
 			hello = false
 			c.conn.SetReadDeadline(time.Now().Add(pongWait))
 			c.s.hub.hello(c, f)
+			// Frames sent right after hello wait for the welcome, in order, in the socket.
+			select {
+			case <-c.welcomed:
+			case <-c.quit:
+				return
+			}
 			continue
 		}
 		c.handle(f)
@@ -255,9 +263,7 @@ func (c *client) readPump() {
 func (c *client) handle(f protocol.ClientFrame) {
 	r := c.currentRoom()
 	if r == nil {
-		// Hello is still being processed: the frame waits its turn in the room's queue
-		// once the room exists, so refuse rather than reorder.
-		c.sendError(CodeHelloRequired, f.ID)
+		c.sendError(CodeInternal, f.ID) // hello failed; the connection is closing
 		return
 	}
 	switch f.Type {

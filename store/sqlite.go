@@ -27,6 +27,7 @@ type SQLite struct {
 	read   *sql.DB
 	write  *sql.DB
 	writes chan *writeReq
+	stmts  map[string]*sql.Stmt // prepared once: parsing SQL costs more than running it
 
 	mu     sync.RWMutex // guards closed against sends on writes
 	closed bool
@@ -66,9 +67,47 @@ func Open(path string) (*SQLite, error) {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
 	read.SetMaxOpenConns(4)
-	s := &SQLite{read: read, write: write, writes: make(chan *writeReq, 1024), done: make(chan struct{})}
+	s := &SQLite{read: read, write: write, writes: make(chan *writeReq, 1024), done: make(chan struct{}),
+		stmts: map[string]*sql.Stmt{}}
+	for name, q := range writeQueries {
+		if s.stmts[name], err = write.Prepare(q); err != nil {
+			s.closeDBs()
+			return nil, fmt.Errorf("store: prepare %s: %w", name, err)
+		}
+	}
+	for name, q := range readQueries {
+		if s.stmts[name], err = read.Prepare(q); err != nil {
+			s.closeDBs()
+			return nil, fmt.Errorf("store: prepare %s: %w", name, err)
+		}
+	}
 	go s.writer()
 	return s, nil
+}
+
+func (s *SQLite) closeDBs() error {
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+const convColumns = `id, token_hash, lang, script, lang_chosen, channel, state, last_seq, created_at, updated_at, token_expires_at`
+
+var writeQueries = map[string]string{
+	"dup": `SELECT seq, role, kind, body, created_at FROM messages
+		WHERE conversation_id = ? AND client_id = ?`,
+	"nextSeq": `UPDATE conversations SET last_seq = last_seq + ?, updated_at = ?
+		WHERE id = ? RETURNING last_seq`,
+	"insertMessage": `INSERT INTO messages (conversation_id, seq, client_id, role, kind, body, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+}
+
+var readQueries = map[string]string{
+	"conversation":        `SELECT ` + convColumns + ` FROM conversations WHERE id = ?`,
+	"conversationByToken": `SELECT ` + convColumns + ` FROM conversations WHERE token_hash = ?`,
+	"messagesAfter": `SELECT seq, coalesce(client_id, ''), role, kind, body, created_at
+		FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
 }
 
 func migrate(db *sql.DB) error {
@@ -140,33 +179,49 @@ func (s *SQLite) writer() {
 }
 
 func (s *SQLite) commit(batch []*writeReq) {
+	errs, err := s.runBatch(batch)
+	if err != nil && len(batch) > 1 {
+		// Something failed half-way: the transaction is gone, so run each write alone, so
+		// that one bad write does not fail the others.
+		for _, r := range batch {
+			errs, err := s.runBatch([]*writeReq{r})
+			if err != nil {
+				r.errc <- err
+			} else {
+				r.errc <- errs[0]
+			}
+		}
+		return
+	}
+	for i, r := range batch {
+		if err != nil {
+			r.errc <- err
+		} else {
+			r.errc <- errs[i]
+		}
+	}
+}
+
+// runBatch runs the writes in one transaction. A write may refuse with a sentinel error
+// (ErrDuplicate, ErrNotFound) before writing anything; that is its answer and the batch goes
+// on. Any other error rolls the whole transaction back and is returned as err.
+func (s *SQLite) runBatch(batch []*writeReq) (errs []error, err error) {
 	tx, err := s.write.Begin()
 	if err != nil {
-		for _, r := range batch {
-			r.errc <- fmt.Errorf("store: begin: %w", err)
-		}
-		return
+		return nil, fmt.Errorf("store: begin: %w", err)
 	}
-	errs := make([]error, len(batch))
+	errs = make([]error, len(batch))
 	for i, r := range batch {
-		if _, err := tx.Exec(`SAVEPOINT w`); err != nil {
-			errs[i] = err
-			continue
+		errs[i] = r.fn(tx)
+		if errs[i] != nil && !errors.Is(errs[i], ErrDuplicate) && !errors.Is(errs[i], ErrNotFound) {
+			tx.Rollback()
+			return nil, errs[i]
 		}
-		if errs[i] = r.fn(tx); errs[i] != nil {
-			_, _ = tx.Exec(`ROLLBACK TO w`)
-		}
-		_, _ = tx.Exec(`RELEASE w`)
 	}
 	if err := tx.Commit(); err != nil {
-		for _, r := range batch {
-			r.errc <- fmt.Errorf("store: commit: %w", err)
-		}
-		return
+		return nil, fmt.Errorf("store: commit: %w", err)
 	}
-	for i, r := range batch {
-		r.errc <- errs[i]
-	}
+	return errs, nil
 }
 
 // do runs fn in the writer's transaction and waits until it is committed.
@@ -200,7 +255,7 @@ func (s *SQLite) Close() error {
 	close(s.writes)
 	s.mu.Unlock()
 	<-s.done
-	return errors.Join(s.read.Close(), s.write.Close())
+	return s.closeDBs()
 }
 
 func ms(t time.Time) int64     { return t.UnixMilli() }
@@ -224,8 +279,6 @@ func (s *SQLite) CreateConversation(ctx context.Context, c Conversation) error {
 	})
 }
 
-const convColumns = `id, token_hash, lang, script, lang_chosen, channel, state, last_seq, created_at, updated_at, token_expires_at`
-
 func scanConversation(row interface{ Scan(...any) error }) (Conversation, error) {
 	var c Conversation
 	var created, updated, expires int64
@@ -243,13 +296,13 @@ func scanConversation(row interface{ Scan(...any) error }) (Conversation, error)
 
 // Conversation returns the conversation with id, or ErrNotFound.
 func (s *SQLite) Conversation(ctx context.Context, id string) (Conversation, error) {
-	return scanConversation(s.read.QueryRowContext(ctx, `SELECT `+convColumns+` FROM conversations WHERE id = ?`, id))
+	return scanConversation(s.stmts["conversation"].QueryRowContext(ctx, id))
 }
 
 // ConversationByToken returns the conversation whose resume token hashes to hash, or
 // ErrNotFound.
 func (s *SQLite) ConversationByToken(ctx context.Context, hash []byte) (Conversation, error) {
-	return scanConversation(s.read.QueryRowContext(ctx, `SELECT `+convColumns+` FROM conversations WHERE token_hash = ?`, hash))
+	return scanConversation(s.stmts["conversationByToken"].QueryRowContext(ctx, hash))
 }
 
 // SetLang records the language a conversation is held in, and whether the visitor chose it
@@ -285,49 +338,74 @@ func (s *SQLite) exec(ctx context.Context, query string, args ...any) error {
 // a ClientID already stored in the conversation, nothing is written and Append returns the
 // stored message with ErrDuplicate.
 func (s *SQLite) Append(ctx context.Context, m Message) (Message, error) {
+	out, err := s.AppendAll(ctx, []Message{m})
+	if len(out) == 0 {
+		return m, err
+	}
+	return out[0], err
+}
+
+// AppendAll stores messages of one conversation in order, in one transaction: all or none.
+// When the first has a ClientID already stored, nothing is written and AppendAll returns the
+// stored message alone with ErrDuplicate.
+func (s *SQLite) AppendAll(ctx context.Context, msgs []Message) ([]Message, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
 	var dup Message
+	var dupBody string
+	out := make([]Message, len(msgs))
 	err := s.do(ctx, func(tx *sql.Tx) error {
-		if m.ClientID != "" {
-			err := tx.QueryRow(`SELECT seq, role, kind, body, created_at FROM messages
-				WHERE conversation_id = ? AND client_id = ?`, m.ConversationID, m.ClientID).
-				Scan(&dup.Seq, &dup.Role, &dup.Kind, &dup.Body, new(int64))
+		if first := msgs[0]; first.ClientID != "" {
+			err := tx.Stmt(s.stmts["dup"]).QueryRow(first.ConversationID, first.ClientID).
+				Scan(&dup.Seq, &dup.Role, &dup.Kind, &dupBody, new(int64))
 			if err == nil {
-				dup.ConversationID, dup.ClientID = m.ConversationID, m.ClientID
+				dup.ConversationID, dup.ClientID, dup.Body = first.ConversationID, first.ClientID, []byte(dupBody)
 				return ErrDuplicate
 			}
 			if !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
 		}
-		var seq int64
-		err := tx.QueryRow(`UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?
-			WHERE id = ? RETURNING last_seq`, ms(m.CreatedAt), m.ConversationID).Scan(&seq)
+		var last int64
+		err := tx.Stmt(s.stmts["nextSeq"]).QueryRow(len(msgs), ms(msgs[len(msgs)-1].CreatedAt),
+			msgs[0].ConversationID).Scan(&last)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
-		m.Seq = seq
-		_, err = tx.Exec(`INSERT INTO messages (conversation_id, seq, client_id, role, kind, body, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, m.ConversationID, seq, nullString(m.ClientID), m.Role, m.Kind,
-			string(m.Body), ms(m.CreatedAt))
-		return err
+		for i, m := range msgs {
+			if m.ConversationID != msgs[0].ConversationID {
+				return fmt.Errorf("store: append: messages of two conversations")
+			}
+			seq := last - int64(len(msgs)-1-i)
+			m.Seq = seq
+			if _, err := tx.Stmt(s.stmts["insertMessage"]).Exec(m.ConversationID, seq, nullString(m.ClientID),
+				m.Role, m.Kind, string(m.Body), ms(m.CreatedAt)); err != nil {
+				return err
+			}
+			out[i] = m
+		}
+		return nil
 	})
 	if errors.Is(err, ErrDuplicate) {
-		return dup, ErrDuplicate
+		return []Message{dup}, ErrDuplicate
 	}
-	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrClosed) {
-		err = fmt.Errorf("store: append: %w", err)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrClosed) {
+			err = fmt.Errorf("store: append: %w", err)
+		}
+		return nil, err
 	}
-	return m, err
+	return out, nil
 }
 
 // MessagesAfter returns up to limit messages of a conversation with Seq greater than after,
 // in order.
 func (s *SQLite) MessagesAfter(ctx context.Context, conversationID string, after int64, limit int) ([]Message, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT seq, coalesce(client_id, ''), role, kind, body, created_at
-		FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?`, conversationID, after, limit)
+	rows, err := s.stmts["messagesAfter"].QueryContext(ctx, conversationID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: messages: %w", err)
 	}

@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hotline12367/hotline/kb"
@@ -27,6 +29,7 @@ type serveConfig struct {
 	KB        string
 	Threshold float64
 	LogLevel  string
+	DebugAddr string
 	Server    server.Config
 }
 
@@ -60,10 +63,11 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	tokenTTL := str("token-ttl", def.TokenTTL.String(), "resume tokens expire this long after the last activity")
 	workers := str("workers", strconv.Itoa(def.Workers), "goroutines that answer questions")
 	logLevel := str("log-level", "info", "debug, info, warn or error")
+	debugAddr := str("debug-addr", "", "address for net/http/pprof (empty: off); keep it private")
 	if err := fs.Parse(args); err != nil {
 		return serveConfig{}, err
 	}
-	c := serveConfig{Addr: *addr, Data: *data, KB: *kbDir, LogLevel: *logLevel, Server: def}
+	c := serveConfig{Addr: *addr, Data: *data, KB: *kbDir, LogLevel: *logLevel, DebugAddr: *debugAddr, Server: def}
 	var errs []error
 	num := func(name, s string, dst *float64) {
 		v, err := strconv.ParseFloat(s, 64)
@@ -137,6 +141,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	start := time.Now()
+	raiseFDLimit(log)
 	engine, err := loadEngine(cfg.KB, cfg.Threshold)
 	if err != nil {
 		return err
@@ -158,6 +163,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	srv.Start(ctx)
+	if cfg.DebugAddr != "" {
+		go func() {
+			mux := http.NewServeMux()
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+			log.Warn("pprof server stopped", "err", http.ListenAndServe(cfg.DebugAddr, mux))
+		}()
+	}
 	log.Info("serving", "addr", ln.Addr().String(), "entries", len(engine.Entries()),
 		"startup", time.Since(start).Round(time.Millisecond).String(), "data", cfg.Data)
 	fmt.Fprintf(stdout, "hotline: listening on http://%s\n", ln.Addr())
@@ -180,4 +195,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// raiseFDLimit lifts the soft limit on open files to the hard one: every WebSocket connection
+// holds a descriptor.
+func raiseFDLimit(log *slog.Logger) {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return
+	}
+	if l.Cur < l.Max {
+		l.Cur = l.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+			log.Warn("raise open files limit", "err", err)
+		}
+	}
+	log.Info("open files limit", "limit", l.Cur)
 }

@@ -1,0 +1,338 @@
+// Package bench is hotline's load tool: many concurrent visitor connections asking questions
+// in the six languages at a fixed rate against a running server, measured end to end.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hotline12367/hotline/client"
+	"github.com/hotline12367/hotline/protocol"
+)
+
+// Config is one run.
+type Config struct {
+	URL      string        // ws://host:port/ws
+	Conns    int           // concurrent connections to hold
+	Rate     float64       // questions per second, over all connections (open loop)
+	Duration time.Duration // how long to ask, once all connections are open
+	// Sources is how many 127.0.0.x addresses to dial from (loopback servers only), so the
+	// run is not limited by one address's ephemeral ports or the server's per-address cap.
+	Sources int
+	// DialRate bounds new connections per second while ramping up.
+	DialRate float64
+	Log      io.Writer // progress and warnings; the result goes to the writer given to Run
+}
+
+// Result is what Run prints as one JSON line.
+type Result struct {
+	Conns         int     `json:"conns"`
+	Questions     int64   `json:"questions"`
+	QPS           float64 `json:"qps"`
+	P50           float64 `json:"p50_ms"`
+	P99           float64 `json:"p99_ms"`
+	Errors        int64   `json:"errors"`
+	ServerRSS     float64 `json:"server_rss_mib"`
+	ServerRSSIdle float64 `json:"server_rss_before_mib"`
+	PerConnKiB    float64 `json:"server_kib_per_conn"`
+	Unanswered    int64   `json:"unanswered"`
+	Reconnects    int64   `json:"reconnects"`
+	ReconnectMax  float64 `json:"reconnect_max_s"`
+	FDLimit       uint64  `json:"fd_limit"`
+	FDLimitHit    bool    `json:"fd_limit_hit"`
+}
+
+// questions is the corpus: a few questions per language, asked round robin.
+var questions = []string{
+	"144小时过境免签可以停留多久？", "五星卡有什么用？", "港澳居民可以在内地换证吗？",
+	"How many ports offer 144-hour visa-free transit?", "What can the five-star card be used for?", "how do I contact 12367",
+	"Combien de temps puis-je rester en transit sans visa ?", "Qu'est-ce que la carte cinq étoiles ?",
+	"¿Cuántos días puedo quedarme en Hainan sin visado?", "¿Qué es el visado en puerto de entrada?",
+	"Сколько длится безвизовый транзит 144 часа?", "Что такое карта постоянного жителя «пять звёзд»?",
+	"ما هي مدة العبور بدون تأشيرة 144 ساعة؟", "ما هي بطاقة النجوم الخمس؟",
+}
+
+type conn struct {
+	id    int
+	sess  client.Session
+	local net.Addr
+
+	mu      sync.Mutex
+	c       *client.Conn
+	pending []time.Time // send times of questions not yet answered, oldest first
+	n       int
+}
+
+// Run opens the connections, asks at the configured rate for the duration, and writes one
+// JSON line of results to out.
+func Run(ctx context.Context, cfg Config, out io.Writer) error {
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") {
+		return fmt.Errorf("bench: -url must be ws://host:port/ws")
+	}
+	res := Result{}
+	res.FDLimit = raiseFDLimit()
+	if need := uint64(cfg.Conns) + 64; res.FDLimit > 0 && need > res.FDLimit {
+		fmt.Fprintf(cfg.Log, "bench: the open-files limit is %d per process: at most about %d connections can be held (asked for %d)\n",
+			res.FDLimit, res.FDLimit-64, cfg.Conns)
+	}
+	metricsURL := "http://" + u.Host + "/metrics"
+	if u.Scheme == "wss" {
+		metricsURL = "https://" + u.Host + "/metrics"
+	}
+	res.ServerRSSIdle = serverRSS(metricsURL)
+
+	var sources []net.Addr
+	host := u.Hostname()
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() && ip.To4() != nil && cfg.Sources > 1 {
+		for i := range cfg.Sources {
+			sources = append(sources, &net.TCPAddr{IP: net.IPv4(127, 0, byte(i/250), byte(1+i%250))})
+		}
+	}
+
+	var (
+		errCount, reconnects, answered atomic.Int64
+		latMu                          sync.Mutex
+		lat                            []float64
+		maxReconnect                   atomic.Int64 // nanoseconds
+	)
+	conns := make([]*conn, 0, cfg.Conns)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+
+	// reader receives frames for one connection and reconnects it when the server goes away.
+	reader := func(cn *conn) {
+		defer wg.Done()
+		for {
+			cn.mu.Lock()
+			c := cn.c
+			cn.mu.Unlock()
+			f, err := c.Read()
+			if err == nil {
+				if client.IsAnswer(f) {
+					cn.mu.Lock()
+					if len(cn.pending) > 0 {
+						d := time.Since(cn.pending[0])
+						cn.pending = cn.pending[1:]
+						latMu.Lock()
+						lat = append(lat, float64(d.Microseconds())/1000)
+						latMu.Unlock()
+						answered.Add(1)
+					}
+					cn.mu.Unlock()
+				} else if f.Type == protocol.TypeError && f.Error != nil && f.Error.Code != "restarting" {
+					errCount.Add(1)
+				}
+				cn.sess.Observe(f)
+				continue
+			}
+			if runCtx.Err() != nil {
+				return
+			}
+			// The connection is gone (a restart): reconnect with backoff and resume.
+			down := time.Now()
+			backoff := 50 * time.Millisecond
+			for {
+				if runCtx.Err() != nil {
+					return
+				}
+				dctx, dcancel := context.WithTimeout(runCtx, 10*time.Second)
+				nc, err := client.Dial(dctx, cfg.URL, &cn.sess, client.Options{LocalAddr: cn.local})
+				dcancel()
+				if err == nil {
+					cn.mu.Lock()
+					cn.c = nc
+					// Questions in flight when the server stopped were answered before it
+					// stopped or will be (the server answers stored questions at start); the
+					// answers arrive in the welcome's replay, so count them as lost here.
+					cn.pending = nil
+					cn.mu.Unlock()
+					reconnects.Add(1)
+					d := int64(time.Since(down))
+					for {
+						old := maxReconnect.Load()
+						if d <= old || maxReconnect.CompareAndSwap(old, d) {
+							break
+						}
+					}
+					break
+				}
+				time.Sleep(backoff + time.Duration(rand.Int64N(int64(backoff))))
+				backoff = min(backoff*2, time.Second)
+			}
+		}
+	}
+
+	// Ramp up.
+	dialEvery := time.Duration(float64(time.Second) / max(cfg.DialRate, 1))
+	start := time.Now()
+	for i := range cfg.Conns {
+		if ctx.Err() != nil {
+			break
+		}
+		cn := &conn{id: i}
+		if len(sources) > 0 {
+			cn.local = &net.TCPAddr{IP: sources[i%len(sources)].(*net.TCPAddr).IP}
+		}
+		dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+		c, err := client.Dial(dctx, cfg.URL, &cn.sess, client.Options{LocalAddr: cn.local})
+		dcancel()
+		if err != nil {
+			if errors.Is(err, syscall.EMFILE) || strings.Contains(err.Error(), "too many open files") {
+				res.FDLimitHit = true
+				fmt.Fprintf(cfg.Log, "bench: hit the open-files limit (%d) after %d connections; holding those\n", res.FDLimit, len(conns))
+				break
+			}
+			errCount.Add(1)
+			fmt.Fprintf(cfg.Log, "bench: dial %d: %v\n", i, err)
+			if errCount.Load() > 100 {
+				return fmt.Errorf("bench: too many dial errors, last: %w", err)
+			}
+			continue
+		}
+		cn.c = c
+		conns = append(conns, cn)
+		wg.Add(1)
+		go reader(cn)
+		if next := start.Add(time.Duration(i+1) * dialEvery); time.Until(next) > 0 {
+			time.Sleep(time.Until(next))
+		}
+		if (i+1)%2000 == 0 {
+			fmt.Fprintf(cfg.Log, "bench: %d connections open\n", i+1)
+		}
+	}
+	res.Conns = len(conns)
+	if len(conns) == 0 {
+		return errors.New("bench: no connection could be opened")
+	}
+	fmt.Fprintf(cfg.Log, "bench: %d connections open after %s; asking at %.0f/s for %s\n",
+		len(conns), time.Since(start).Round(time.Millisecond), cfg.Rate, cfg.Duration)
+
+	// Ask: open loop, one question every 1/rate seconds, whatever the answers do.
+	var sent atomic.Int64
+	interval := time.Duration(float64(time.Second) / max(cfg.Rate, 0.001))
+	askStart := time.Now()
+	deadline := askStart.Add(cfg.Duration)
+	next := askStart
+	i := 0
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		}
+		// Catch up without bursting past the schedule when the sender falls behind.
+		for ; !next.After(time.Now()) && next.Before(deadline); next = next.Add(interval) {
+			cn := conns[i%len(conns)]
+			i++
+			cn.mu.Lock()
+			cn.n++
+			id := "b" + strconv.Itoa(cn.id) + "-" + strconv.Itoa(cn.n)
+			q := questions[(cn.id+cn.n)%len(questions)]
+			cn.pending = append(cn.pending, time.Now())
+			err := cn.c.Send(id, q)
+			if err != nil {
+				cn.pending = cn.pending[:len(cn.pending)-1]
+			}
+			cn.mu.Unlock()
+			if err == nil {
+				sent.Add(1)
+			}
+		}
+	}
+	elapsed := time.Since(askStart)
+	// Wait briefly for the last answers.
+	drainUntil := time.Now().Add(3 * time.Second)
+	for time.Now().Before(drainUntil) && answered.Load() < sent.Load() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	res.ServerRSS = serverRSS(metricsURL)
+	cancel()
+	for _, cn := range conns {
+		cn.mu.Lock()
+		cn.c.Close()
+		cn.mu.Unlock()
+	}
+	wg.Wait()
+
+	latMu.Lock()
+	slices.Sort(lat)
+	latMu.Unlock()
+	res.Questions = sent.Load()
+	res.QPS = round(float64(answered.Load())/elapsed.Seconds(), 1)
+	res.P50 = round(percentile(lat, 0.50), 2)
+	res.P99 = round(percentile(lat, 0.99), 2)
+	res.Errors = errCount.Load()
+	res.Unanswered = sent.Load() - answered.Load()
+	res.Reconnects = reconnects.Load()
+	res.ReconnectMax = round(time.Duration(maxReconnect.Load()).Seconds(), 2)
+	if res.Conns > 0 && res.ServerRSS > 0 {
+		res.PerConnKiB = round((res.ServerRSS-res.ServerRSSIdle)*1024/float64(res.Conns), 1)
+	}
+	res.ServerRSS, res.ServerRSSIdle = round(res.ServerRSS, 1), round(res.ServerRSSIdle, 1)
+	enc := json.NewEncoder(out)
+	return enc.Encode(res)
+}
+
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
+}
+
+func round(v float64, digits int) float64 {
+	s := strconv.FormatFloat(v, 'f', digits, 64)
+	r, _ := strconv.ParseFloat(s, 64)
+	return r
+}
+
+// serverRSS reads the server's resident memory from its Prometheus metrics, in MiB (0 when it
+// cannot be read).
+func serverRSS(metricsURL string) float64 {
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<22))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "process_resident_memory_bytes "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f / (1 << 20)
+		}
+	}
+	return 0
+}
+
+// raiseFDLimit raises the soft open-files limit to the hard one and returns it.
+func raiseFDLimit() uint64 {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return 0
+	}
+	if l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+	return l.Cur
+}

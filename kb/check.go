@@ -50,8 +50,8 @@ func Check(entries []*Entry) []Problem {
 		default:
 			ids[e.ID] = e
 		}
-		if !slices.Contains([]string{KindFAQ, KindSmalltalk, KindHandoff}, e.Kind) {
-			add(e, "", "unknown kind %q (want faq, smalltalk or handoff)", e.Kind)
+		if !slices.Contains([]string{KindFAQ, KindSmalltalk, KindHandoff, KindOutOfScope}, e.Kind) {
+			add(e, "", "unknown kind %q (want faq, smalltalk, handoff or out_of_scope)", e.Kind)
 		}
 		if e.Kind == KindFAQ {
 			if e.Source == nil || strings.TrimSpace(e.Source.Speaker) == "" || strings.TrimSpace(e.Source.Outlet) == "" {

@@ -24,7 +24,7 @@ type Engine struct {
 }
 
 // DefaultThreshold is the confidence under which the engine hands off instead of answering.
-const DefaultThreshold = 0.55
+const DefaultThreshold = 0.45
 
 // ErrInvalid is returned by New for a knowledge base that fails Check.
 var ErrInvalid = errors.New("kb: invalid knowledge base")
@@ -79,6 +79,7 @@ type Query struct {
 const (
 	ReasonRequested     = "requested"      // the visitor asked for a person
 	ReasonLowConfidence = "low_confidence" // nothing in the knowledge base answers it well enough
+	ReasonOutOfScope    = "out_of_scope"   // a question the knowledge base knows it cannot answer
 )
 
 // Answer is the engine's reply to a query.
@@ -139,7 +140,11 @@ func (e *Engine) Ask(q Query) (Answer, error) {
 	}
 	if matchLang == "zh" {
 		var script string
-		text, script = simplifyScript(text)
+		if pref.Script == "Hant" && q.Lang == "" {
+			text, script = simplifyScript(text) // back to simplified if the visitor is
+		} else if simp, trad := simplify(text); trad {
+			text, script = simp, "Hant"
+		}
 		if pref.Lang == "zh" && q.Lang == "" && script != "" && script != pref.Script {
 			// Detected, not chosen: write in the script the visitor writes in.
 			pref.Script = script
@@ -159,10 +164,12 @@ func (e *Engine) Ask(q Query) (Answer, error) {
 		ans.FAQID = m.best.ID
 		ans.Kind = m.best.Kind
 		ans.Text = m.best.Text[pref.Lang].A
-		if m.best.Kind == KindHandoff {
-			ans.Handoff = true
-			ans.Reason = ReasonRequested
-			ans.Text = ""
+		switch m.best.Kind {
+		case KindHandoff:
+			ans.Handoff, ans.Reason, ans.Text = true, ReasonRequested, ""
+		case KindOutOfScope:
+			ans.Handoff, ans.Reason, ans.Text = true, ReasonOutOfScope, ""
+			ans.FAQID = ""
 		}
 		if m.best.Kind == KindFAQ {
 			ans.Source = m.best.Source
@@ -192,10 +199,11 @@ func sameFamily(a, b string) bool {
 }
 
 type candidate struct {
-	entry  *Entry
-	conf   float64
-	phrase float64 // how much of the entry's best-matching phrasing the question covers
-	score  float64
+	entry   *Entry
+	conf    float64
+	phrase  float64 // how much of the entry's best-matching phrasing the question covers
+	score   float64
+	m, k, u float64
 }
 
 type matchResult struct {
@@ -212,7 +220,7 @@ var (
 	// entry they are mostly the asker's circumstances ("I fly London to Sydney..."); in a
 	// short one ("how much is a visa?") they are the point. Chinese counts half: its
 	// bigrams make two or three unknown terms of every unknown word.
-	unknownWeight = map[string]float64{"zh": 0.5, "en": 1, "fr": 1, "es": 1, "ru": 1, "ar": 1}
+	unknownWeight = map[string]float64{"zh": 0.5, "en": 0.5, "fr": 0.5, "es": 0.5, "ru": 0.5, "ar": 0.5}
 	// unknownHalf is the matched information at which unknown words count half.
 	unknownHalf = 6.0
 	// evidenceFull is the matched information (sum of matched terms' weights) needed for full
@@ -220,6 +228,10 @@ var (
 	evidenceFull = 4.0
 	// phraseWeight is how much the best-covered phrasing counts in ranking candidates.
 	phraseWeight = 0.15
+	// phraseMix is how much the best-covered phrasing counts in the confidence.
+	phraseMix = 0.5
+	// idfPower sharpens term weights: rare terms say what a question is about.
+	idfPower = 1.0
 )
 
 // match finds the entry that best accounts for the question. Each term of the question weighs
@@ -244,8 +256,6 @@ func (e *Engine) match(lang, text string) matchResult {
 		social bool
 		weight float64
 	}
-	n := float64(len(e.entries))
-	weight := func(df int) float64 { return math.Log(1 + n/(float64(df)+0.5)) }
 	known := make([]bool, len(toks))
 	onlyFiller := true
 	for i, t := range toks {
@@ -273,7 +283,7 @@ func (e *Engine) match(lang, text string) matchResult {
 				qt.known, qt.fuzzy = c, true
 			}
 		}
-		qt.weight = weight(v.df[qt.known])
+		qt.weight = v.weight(qt.known)
 		qt.social = qt.known != "" && v.social[qt.known]
 		terms = append(terms, qt)
 	}
@@ -300,7 +310,7 @@ func (e *Engine) match(lang, text string) matchResult {
 		var m, k, u float64
 		for _, t := range terms {
 			switch {
-			case t.social && en.Kind == KindFAQ:
+			case t.social && (en.Kind == KindFAQ || en.Kind == KindOutOfScope):
 				// Greetings and thanks neither help nor hurt a factual question.
 			case t.known == "":
 				u += t.weight
@@ -324,20 +334,20 @@ func (e *Engine) match(lang, text string) matchResult {
 		// Among entries that account for the whole question, it prefers "What is the
 		// five-star card?" to "How do I renew my five-star card?" for "five-star card".
 		phrase := 0.0
-		for _, ph := range v.phrases[e.pos[en.ID]] {
-			var got, all float64
+		pos := e.pos[en.ID]
+		for i, ph := range v.phrases[pos] {
+			var got float64
 			for _, term := range ph {
-				w := weight(v.df[term])
-				all += w
 				if qset[term] {
-					got += w
+					got += v.idf[term]
 				}
 			}
-			if all > 0 {
+			if all := v.phraseW[pos][i]; all > 0 {
 				phrase = max(phrase, got/all)
 			}
 		}
-		cands = append(cands, candidate{entry: en, conf: conf, phrase: phrase, score: h.score / maxScore})
+		conf = (conf + phraseMix*phrase) / (1 + phraseMix)
+		cands = append(cands, candidate{entry: en, conf: conf, phrase: phrase, score: h.score / maxScore, m: m, k: k, u: u})
 	}
 	if len(cands) == 0 {
 		return matchResult{}
@@ -421,8 +431,11 @@ func (a *Answer) Explain(tr Translator) {
 		return
 	}
 	id := "HandoffLowConfidence"
-	if a.Reason == ReasonRequested {
+	switch a.Reason {
+	case ReasonRequested:
 		id = "HandoffRequested"
+	case ReasonOutOfScope:
+		id = "HandoffOutOfScope"
 	}
 	a.Text = tr.T(a.Lang, id, nil)
 	if a.Script == "Hant" {

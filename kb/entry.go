@@ -19,6 +19,10 @@ const (
 	KindFAQ       = "faq"       // a fact from the briefing, with a source and an as-of date
 	KindSmalltalk = "smalltalk" // greetings, thanks, goodbye, "what can you do?"
 	KindHandoff   = "handoff"   // the visitor asks for a person
+	// KindOutOfScope entries describe what people ask that the briefing does not answer
+	// (fees, processing times, other countries' visas, the weather...): matching one hands
+	// the question to a person rather than answering it with the nearest FAQ.
+	KindOutOfScope = "out_of_scope"
 )
 
 // Entry is one question and its answer in all six languages.

@@ -82,7 +82,7 @@ func TestEvaluation(t *testing.T) {
 		}
 		wantHandoff := slices.Equal(q.Want, []string{"handoff"})
 		got := a.FAQID
-		if a.Handoff && a.Reason == ReasonLowConfidence {
+		if a.Handoff && a.Reason != ReasonRequested {
 			got = "handoff"
 		}
 		if wantHandoff {

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -141,40 +142,55 @@ var months = map[string][12]string{
 	"ar": {"يناير", "فبراير", "مارس", "أبريل", "مايو", "يونيو", "يوليو", "أغسطس", "سبتمبر", "أكتوبر", "نوفمبر", "ديسمبر"},
 }
 
-var monthPatterns = func() map[string][]*regexp.Regexp {
-	out := map[string][]*regexp.Regexp{}
-	for lang, names := range months {
-		for _, n := range names {
-			var p string
-			switch lang {
-			case "ru":
-				p = `(?i)(?:^|[^\p{L}])` + n + `[\p{L}]*`
-			case "ar":
-				p = `(?:^|[^\p{L}])` + n + `(?:$|[^\p{L}])`
-			case "en":
-				// "may" is also a verb: count it only next to a day or a year.
-				if n == "may" {
-					p = `(?i)\d\s+may\b|\bmay\s+\d`
-				} else {
-					p = `(?i)\b` + n + `\b`
-				}
-			default:
-				p = `(?i)(?:^|[^\p{L}])` + n + `(?:$|[^\p{L}])`
-			}
-			out[lang] = append(out[lang], regexp.MustCompile(p))
-		}
-	}
-	return out
-}()
-
 // monthsIn returns the numbers of the months a text names as words. Chinese writes months
 // with digits (7月), which the number pattern already reads.
 func monthsIn(lang, text string) []string {
 	var out []string
-	for i, re := range monthPatterns[lang] {
-		if re.MatchString(text) {
+	lower := strings.ToLower(text)
+	names, ok := months[lang]
+	if !ok {
+		return nil
+	}
+	for i, name := range names {
+		if containsMonth(lang, lower, name) {
 			out = append(out, big.NewInt(int64(i+1)).String())
 		}
 	}
 	return out
+}
+
+// containsMonth reports whether the month name stands in text as a word: for Russian as the
+// start of one (июля, июле), elsewhere whole. English "may" counts only beside a digit,
+// since it is also a verb.
+func containsMonth(lang, text, name string) bool {
+	if lang == "ru" && name == "ма[йяе]" {
+		return containsMonth(lang, text, "май") || containsMonth(lang, text, "мая") || containsMonth(lang, text, "мае")
+	}
+	for from := 0; ; {
+		i := strings.Index(text[from:], name)
+		if i < 0 {
+			return false
+		}
+		i += from
+		end := i + len(name)
+		from = end
+		before, _ := utf8.DecodeLastRuneInString(text[:i])
+		if i > 0 && unicode.IsLetter(before) {
+			continue
+		}
+		after, _ := utf8.DecodeRuneInString(text[end:])
+		if lang != "ru" && end < len(text) && unicode.IsLetter(after) {
+			continue
+		}
+		if lang == "en" && name == "may" && !digitNear(text, i, end) {
+			continue
+		}
+		return true
+	}
+}
+
+func digitNear(text string, start, end int) bool {
+	rest := strings.TrimLeft(text[end:], " ")
+	head := strings.TrimRight(text[:start], " ")
+	return rest != "" && rest[0] >= '0' && rest[0] <= '9' || head != "" && head[len(head)-1] >= '0' && head[len(head)-1] <= '9'
 }

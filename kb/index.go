@@ -2,6 +2,7 @@ package kb
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -43,7 +44,10 @@ type vocab struct {
 	entries  []*Entry
 	terms    []map[string]float64 // parallel to entries: term -> strength
 	phrases  [][][]string         // parallel to entries: the terms of each question phrasing
-	df       map[string]int       // term -> number of FAQ and small-talk entries with it
+	df       map[string]int       // term -> number of entries with it
+	idf      map[string]float64   // term -> its weight, from df (see match)
+	unknown  float64              // the weight of a term no entry has
+	phraseW  [][]float64          // parallel to phrases: the total weight of each phrasing
 	social   map[string]bool      // terms found only in small-talk and handoff entries
 	filler   map[string]bool      // conversational words that say nothing of the topic
 	deletes  map[string][]string  // one-letter deletion -> terms, for typo correction
@@ -150,10 +154,24 @@ func newVocab(m mapping.IndexMapping, lang string, entries []*Entry) (*vocab, er
 		v.terms = append(v.terms, terms)
 		for term := range terms {
 			v.df[term]++
-			if e.Kind == KindFAQ {
+			if e.Kind == KindFAQ || e.Kind == KindOutOfScope {
 				inFAQ[term] = true
 			}
 		}
+	}
+	v.idf = make(map[string]float64, len(v.df))
+	for term, df := range v.df {
+		v.idf[term] = idfWeight(len(entries), df)
+	}
+	v.unknown = idfWeight(len(entries), 0)
+	for _, phrases := range v.phrases {
+		ws := make([]float64, len(phrases))
+		for i, ph := range phrases {
+			for _, term := range ph {
+				ws[i] += v.idf[term]
+			}
+		}
+		v.phraseW = append(v.phraseW, ws)
 	}
 	for term := range v.df {
 		if !inFAQ[term] {
@@ -273,4 +291,18 @@ func simplifyAll(ss []string) []string {
 		out[i], _ = simplify(s)
 	}
 	return out
+}
+
+// idfWeight is what a term found in df of n entries tells about a question: rare terms say
+// what it is about, common ones little.
+func idfWeight(n, df int) float64 {
+	return math.Pow(math.Log(1+float64(n)/(float64(df)+0.5)), idfPower)
+}
+
+// weight returns the weight of a known term, or of an unknown one.
+func (v *vocab) weight(term string) float64 {
+	if w, ok := v.idf[term]; ok {
+		return w
+	}
+	return v.unknown
 }

@@ -74,8 +74,9 @@ func (h *hub) start(ctx context.Context) {
 			}
 		}()
 	}
-	h.bg.Add(1)
+	h.bg.Add(2)
 	go h.janitor(ctx)
+	go h.pinger(ctx)
 	// Questions stored but not answered when the server last stopped are answered now.
 	ids, err := h.s.store.Unanswered(ctx, 10000)
 	if err != nil {
@@ -117,6 +118,33 @@ func (h *hub) janitor(ctx context.Context) {
 			return
 		case <-t.C:
 			h.closeIdle(ctx)
+		}
+	}
+}
+
+// pinger pings every connection once a ping period, so that dead peers are noticed (their
+// pong never comes and the reader's deadline passes) and proxies keep idle connections open.
+func (h *hub) pinger(ctx context.Context) {
+	defer h.bg.Done()
+	t := time.NewTicker(pingPeriod)
+	defer t.Stop()
+	var clients []*client
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.stopBg:
+			return
+		case <-t.C:
+		}
+		clients = clients[:0]
+		h.mu.Lock()
+		for c := range h.clients {
+			clients = append(clients, c)
+		}
+		h.mu.Unlock()
+		for _, c := range clients {
+			c.ping()
 		}
 	}
 }

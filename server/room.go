@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 
 	"github.com/hotline12367/hotline/kb"
@@ -28,6 +29,12 @@ func (r *room) loadLocked(ctx context.Context) error {
 // appendLocked stores msgs in one transaction and sends them to every connection of the
 // room. r.mu must be held, so that messages reach every connection in seq order.
 func (r *room) appendLocked(ctx context.Context, msgs ...store.Message) ([]store.Message, error) {
+	return r.appendFrom(ctx, nil, msgs...)
+}
+
+// appendFrom is appendLocked for messages sent by the connection from: it gets an ack with
+// the seq of its own message (the first) instead of a copy of it; the rest it gets as everyone.
+func (r *room) appendFrom(ctx context.Context, from *client, msgs ...store.Message) ([]store.Message, error) {
 	now := r.h.s.now()
 	for i := range msgs {
 		msgs[i].ConversationID = r.id
@@ -37,15 +44,25 @@ func (r *room) appendLocked(ctx context.Context, msgs ...store.Message) ([]store
 	if err != nil {
 		return stored, err
 	}
-	for _, m := range stored {
+	for i, m := range stored {
 		r.conv.LastSeq = m.Seq
+		if i == 0 && from != nil {
+			from.sendFrame(protocol.ServerFrame{Type: protocol.TypeAck, ID: m.ClientID, Seq: m.Seq})
+		}
 		w := wireMessage(m)
 		f := protocol.ServerFrame{Type: protocol.TypeMessage, Message: &w}
 		if m.Kind == store.KindEvent {
 			f.Type = protocol.TypeEvent
 		}
+		b, err := json.Marshal(f)
+		if err != nil {
+			return stored, err
+		}
 		for c := range r.clients {
-			c.sendFrame(f)
+			if i == 0 && c == from {
+				continue
+			}
+			c.enqueue(b)
 		}
 	}
 	return stored, nil
@@ -83,12 +100,16 @@ func (r *room) visitorMessage(ctx context.Context, c *client, f protocol.ClientF
 		ClientID: f.ID, Role: store.RoleVisitor, Kind: store.KindMessage,
 		Body: mustJSON(messageBody{Text: f.Text}),
 	}}
+	var ans *kb.Answer
 	if r.conv.State == store.StateBot {
-		if m, ok := r.botAnswer(ctx, f.Text); ok {
-			msgs = append(msgs, m)
+		if m, a, ok := r.botAnswer(f.Text); ok {
+			msgs, ans = append(msgs, m), &a
 		}
 	}
-	stored, err := r.appendLocked(ctx, msgs...)
+	stored, err := r.appendFrom(ctx, c, msgs...)
+	if err == nil && ans != nil {
+		r.followLang(ctx, *ans)
+	}
 	switch {
 	case errors.Is(err, store.ErrDuplicate):
 		// A retry of a message already stored: confirm it, never answer it twice.
@@ -96,8 +117,6 @@ func (r *room) visitorMessage(ctx context.Context, c *client, f protocol.ClientF
 	case err != nil:
 		s.log.Error("store visitor message", "conversation", r.id, "err", err)
 		c.sendError(CodeInternal, f.ID)
-	default:
-		c.sendFrame(protocol.ServerFrame{Type: protocol.TypeAck, ID: f.ID, Seq: stored[0].Seq})
 	}
 }
 
@@ -105,16 +124,17 @@ func (r *room) visitorMessage(ctx context.Context, c *client, f protocol.ClientF
 func (r *room) reply(ctx context.Context, text string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if m, ok := r.botAnswer(ctx, text); ok {
+	if m, ans, ok := r.botAnswer(text); ok {
 		if _, err := r.appendLocked(ctx, m); err != nil {
 			r.h.s.log.Error("store answer", "conversation", r.id, "err", err)
+			return
 		}
+		r.followLang(ctx, ans)
 	}
 }
 
-// botAnswer asks the engine and returns the bot's message, following the visitor into the
-// language they wrote in unless they chose one. r.mu must be held.
-func (r *room) botAnswer(ctx context.Context, text string) (store.Message, bool) {
+// botAnswer asks the engine and returns the bot's message. r.mu must be held.
+func (r *room) botAnswer(text string) (store.Message, kb.Answer, bool) {
 	s := r.h.s
 	q := kb.Query{Text: text, Hint: kb.Pref{Lang: r.conv.Lang, Script: r.conv.Script}}
 	if r.conv.LangChosen {
@@ -126,20 +146,28 @@ func (r *room) botAnswer(ctx context.Context, text string) (store.Message, bool)
 	ans, err := s.answer(q)
 	if err != nil {
 		s.log.Error("answer", "conversation", r.id, "err", err)
-		return store.Message{}, false
-	}
-	if !r.conv.LangChosen && (ans.Lang != r.conv.Lang || ans.Script != r.conv.Script) {
-		if err := s.store.SetLang(ctx, r.id, ans.Lang, ans.Script, false); err == nil {
-			r.conv.Lang, r.conv.Script = ans.Lang, ans.Script
-			for c := range r.clients {
-				c.setLang(kb.Pref{Lang: ans.Lang, Script: ans.Script})
-			}
-		}
+		return store.Message{}, ans, false
 	}
 	return store.Message{
 		Role: store.RoleBot, Kind: store.KindMessage,
 		Body: mustJSON(messageBody{Text: ans.Text, Lang: ans.Lang, Answer: wireAnswer(ans)}),
-	}, true
+	}, ans, true
+}
+
+// followLang moves the conversation to the language the visitor wrote in, unless they chose
+// one. r.mu must be held.
+func (r *room) followLang(ctx context.Context, ans kb.Answer) {
+	if r.conv.LangChosen || ans.Lang == r.conv.Lang && ans.Script == r.conv.Script {
+		return
+	}
+	if err := r.h.s.store.SetLang(ctx, r.id, ans.Lang, ans.Script, false); err != nil {
+		r.h.s.log.Error("store language", "conversation", r.id, "err", err)
+		return
+	}
+	r.conv.Lang, r.conv.Script = ans.Lang, ans.Script
+	for c := range r.clients {
+		c.setLang(kb.Pref{Lang: ans.Lang, Script: ans.Script})
+	}
 }
 
 func wireAnswer(a kb.Answer) *protocol.Answer {

@@ -73,7 +73,7 @@ func DefaultConfig() Config {
 		IPMessageBurst:  40,
 		IdleTimeout:     30 * time.Minute,
 		TokenTTL:        7 * 24 * time.Hour,
-		SendQueue:       64,
+		SendQueue:       32,
 		Workers:         64,
 		ShutdownTimeout: 10 * time.Second,
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -44,16 +45,18 @@ var upgrader = websocket.Upgrader{
 	CheckOrigin:       func(*http.Request) bool { return true }, // checked by the server, which answers with a localized error
 }
 
-// client is one WebSocket connection. readPump and writePump are its only goroutines; the
-// writer is the only one that writes to conn, and exits when send is closed or the
-// connection fails; the reader exits when a read fails and then closes send.
+// client is one WebSocket connection. readPump is its reader goroutine, for the connection's
+// life; it exits when a read fails and then stops the client. Frames for the client wait in
+// send, and a writer goroutine (writeLoop) runs only while some wait; it alone writes to conn.
+// The hub's pinger queues pings.
 type client struct {
 	s    *Server
 	conn *websocket.Conn
 	ip   string
 	hint kb.Pref // from Accept-Language
 
-	send        chan []byte
+	send        chan []byte // frames to write; nil is a ping
+	writing     atomic.Bool // a writeLoop runs
 	closeOnce   sync.Once
 	quit        chan struct{} // closed to stop the writer at once (slow client, shutdown)
 	closeCode   int           // what the writer sends when quit closes; set once, before quit closes
@@ -103,8 +106,10 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.connections.Inc()
-	go c.writePump()
-	c.readPump()
+	// Both pumps run in goroutines of their own, so that this handler returns and net/http
+	// lets go of the request, its buffers and this goroutine's stack: a connection that
+	// stays open for hours should cost only what it uses.
+	go c.readPump()
 }
 
 // refuse tells a connection why it cannot stay and closes it.
@@ -192,6 +197,7 @@ func (c *client) enqueue(b []byte) {
 	}
 	select {
 	case c.send <- b:
+		c.kick()
 	default:
 		c.s.metrics.errors.WithLabelValues(CodeSlowClient).Inc()
 		c.stop(websocket.ClosePolicyViolation, CodeSlowClient)
@@ -203,6 +209,7 @@ func (c *client) stop(code int, reason string) {
 	c.closeOnce.Do(func() {
 		c.closeCode, c.closeReason = code, reason
 		close(c.quit)
+		c.kick()
 	})
 }
 
@@ -311,42 +318,93 @@ func (c *client) allow() bool {
 	return ok
 }
 
-func (c *client) writePump() {
-	ticker := time.NewTicker(pingPeriod)
-	defer func() {
-		ticker.Stop()
-		c.conn.Close()
-	}()
+// kick makes sure a writer runs while frames wait. The writer is a goroutine that lives only
+// while there is something to write: an idle connection costs no writer stack, which matters
+// when one process holds tens of thousands of them. At most one writer runs at a time (the
+// writing flag), so it alone writes to conn.
+func (c *client) kick() {
+	if c.writing.CompareAndSwap(false, true) {
+		go c.writeLoop()
+	}
+}
+
+// writeLoop writes queued frames until the queue is empty, then exits. A nil frame is a ping.
+// After quit it flushes the queue, sends the close frame and closes the connection; after a
+// failed write it closes the connection; either way it leaves writing set, so that no writer
+// starts again.
+func (c *client) writeLoop() {
 	for {
 		select {
+		case <-c.quit:
+			c.flushAndClose()
+			return
+		default:
+		}
+		select {
 		case b := <-c.send:
-			c.conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
-				return
-			}
-			c.s.metrics.messagesOut.Inc()
-		case <-ticker.C:
-			c.conn.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := c.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+			if !c.write(b) {
+				c.conn.Close()
 				return
 			}
 		case <-c.quit:
-			// Flush what is queued (an error, a shutdown's last frames), then say goodbye.
-		flush:
-			for {
-				select {
-				case b := <-c.send:
-					c.conn.SetWriteDeadline(time.Now().Add(writeWait))
-					if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
-						return
-					}
-				default:
-					break flush
-				}
-			}
-			_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.closeCode, c.closeReason),
-				time.Now().Add(writeWait))
+			c.flushAndClose()
 			return
+		default:
+			c.writing.Store(false)
+			// A frame queued between the empty check and the store above must not wait for the
+			// next one: take the writer role back if no one else has.
+			if len(c.send) == 0 && !c.quitting() || !c.writing.CompareAndSwap(false, true) {
+				return
+			}
 		}
+	}
+}
+
+func (c *client) quitting() bool {
+	select {
+	case <-c.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *client) write(b []byte) bool {
+	c.conn.SetWriteDeadline(time.Now().Add(writeWait))
+	if b == nil {
+		return c.conn.WriteMessage(websocket.PingMessage, nil) == nil
+	}
+	if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
+		return false
+	}
+	c.s.metrics.messagesOut.Inc()
+	return true
+}
+
+// flushAndClose writes what is queued (an error, a shutdown's last frames), says goodbye with
+// the close code stop chose, and closes the connection.
+func (c *client) flushAndClose() {
+	defer c.conn.Close()
+	for {
+		select {
+		case b := <-c.send:
+			if b != nil && !c.write(b) {
+				return
+			}
+			continue
+		default:
+		}
+		break
+	}
+	_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.closeCode, c.closeReason),
+		time.Now().Add(writeWait))
+}
+
+// ping queues a ping unless the queue is full (then frames are flowing anyway).
+func (c *client) ping() {
+	select {
+	case c.send <- nil:
+		c.kick()
+	default:
 	}
 }

@@ -354,13 +354,15 @@ func (s *SQLite) AppendAll(ctx context.Context, msgs []Message) ([]Message, erro
 	}
 	var dup Message
 	var dupBody string
+	var dupCreated int64
 	out := make([]Message, len(msgs))
 	err := s.do(ctx, func(tx *sql.Tx) error {
 		if first := msgs[0]; first.ClientID != "" {
 			err := tx.Stmt(s.stmts["dup"]).QueryRow(first.ConversationID, first.ClientID).
-				Scan(&dup.Seq, &dup.Role, &dup.Kind, &dupBody, new(int64))
+				Scan(&dup.Seq, &dup.Role, &dup.Kind, &dupBody, &dupCreated)
 			if err == nil {
 				dup.ConversationID, dup.ClientID, dup.Body = first.ConversationID, first.ClientID, []byte(dupBody)
+				dup.CreatedAt = fromMS(dupCreated)
 				return ErrDuplicate
 			}
 			if !errors.Is(err, sql.ErrNoRows) {

@@ -1,0 +1,7 @@
+package server
+
+import "context"
+
+// CloseIdleForTest runs the idle janitor once, as its ticker does every minute, and returns
+// how many idle conversations it found. Tests drive it with a controlled clock.
+func (s *Server) CloseIdleForTest(ctx context.Context) int { return s.hub.closeIdle(ctx) }

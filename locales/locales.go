@@ -24,6 +24,7 @@ type Catalog struct {
 	bundle     *i18n.Bundle
 	localizers map[string]*i18n.Localizer
 	ids        []string // message ids of the English file, in file order
+	raw        map[string]map[string]any
 }
 
 // Load reads the embedded message files.
@@ -33,7 +34,7 @@ func Load() (*Catalog, error) { return LoadFS(files) }
 func LoadFS(fsys fs.FS) (*Catalog, error) {
 	b := i18n.NewBundle(language.English)
 	b.RegisterUnmarshalFunc("yaml", yaml.Unmarshal)
-	c := &Catalog{bundle: b, localizers: map[string]*i18n.Localizer{}}
+	c := &Catalog{bundle: b, localizers: map[string]*i18n.Localizer{}, raw: map[string]map[string]any{}}
 	for _, lang := range Langs {
 		name := "active." + lang + ".yaml"
 		data, err := fs.ReadFile(fsys, name)
@@ -43,6 +44,17 @@ func LoadFS(fsys fs.FS) (*Catalog, error) {
 		if _, err := b.ParseMessageFileBytes(data, name); err != nil {
 			return nil, fmt.Errorf("locales: %s: %w", name, err)
 		}
+		var raw map[string]any
+		if err := yaml.Unmarshal(data, &raw); err != nil {
+			return nil, fmt.Errorf("locales: %s: %w", name, err)
+		}
+		for id, v := range raw {
+			if m, ok := v.(map[string]any); ok {
+				delete(m, "description")
+			}
+			raw[id] = v
+		}
+		c.raw[lang] = raw
 		// Fall back to English only for a message missing in lang; the test makes sure none is.
 		c.localizers[lang] = i18n.NewLocalizer(b, lang, "en")
 		if lang == "en" {
@@ -88,12 +100,28 @@ func (c *Catalog) render(lang string, cfg *i18n.LocalizeConfig) string {
 	return s
 }
 
-// All returns every message of lang rendered with placeholder data, by id: what a client
-// (the widget, the console) needs to show its own text.
-func (c *Catalog) All(lang string) map[string]string {
-	out := make(map[string]string, len(c.ids))
-	for _, id := range c.ids {
-		out[id] = c.T(lang, id, nil)
+// Templates returns every message of lang as written: a string, or for plural messages a map
+// from CLDR plural category (zero, one, two, few, many, other) to string. Placeholders stay as
+// {{.Name}}. It is what a client (the widget, the console) needs to show its own text.
+func (c *Catalog) Templates(lang string) map[string]any {
+	raw := c.raw[lang]
+	if raw == nil {
+		raw = c.raw["en"]
+	}
+	out := make(map[string]any, len(c.raw["en"]))
+	for id, v := range c.raw["en"] {
+		if lv, ok := raw[id]; ok {
+			v = lv
+		}
+		out[id] = v
 	}
 	return out
+}
+
+// Dir returns the writing direction of lang: "rtl" for Arabic, "ltr" otherwise.
+func Dir(lang string) string {
+	if lang == "ar" {
+		return "rtl"
+	}
+	return "ltr"
 }

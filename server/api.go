@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hotline12367/hotline/kb"
+	"github.com/hotline12367/hotline/locales"
 )
 
 // MaxQuestionRunes is the longest question the server accepts, in characters.
@@ -153,7 +154,9 @@ func (s *Server) answer(q kb.Query) (kb.Answer, error) {
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	if w.Header().Get("Cache-Control") == "" {
+		w.Header().Set("Cache-Control", "no-store")
+	}
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
@@ -166,4 +169,19 @@ func (s *Server) acceptLanguage(r *http.Request) kb.Pref {
 		return p
 	}
 	return kb.Pref{Lang: "en"}
+}
+
+// handleStrings serves the interface text of one language for the widget and the console:
+// GET /api/v1/strings/fr -> {"lang": "fr", "dir": "ltr", "messages": {"Greeting": "...", ...}}.
+// The language may be any BCP 47 tag; it is matched to one of the six.
+func (s *Server) handleStrings(w http.ResponseWriter, r *http.Request) {
+	p, ok := kb.ParseLang(r.PathValue("lang"))
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]ErrorBody{"error": s.errorBody(s.acceptLanguage(r).Lang, CodeUnsupportedLang)})
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, map[string]any{
+		"lang": p.Lang, "script": p.Script, "dir": locales.Dir(p.Lang), "messages": s.cat.Templates(p.Lang),
+	})
 }

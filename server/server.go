@@ -149,6 +149,7 @@ func New(cfg Config, o Options) *Server {
 	})
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
 	s.mux.HandleFunc("/api/v1/ask", s.handleAsk)
+	s.mux.HandleFunc("GET /api/v1/strings/{lang}", s.handleStrings)
 	s.mux.HandleFunc("GET /ws", s.handleWS)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	return s
@@ -172,9 +173,14 @@ func (s *Server) Start(ctx context.Context) {
 }
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	// Closing wins over ready: a select with both ready would pick at random.
 	select {
 	case <-s.closing:
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
+		return
+	default:
+	}
+	select {
 	case <-s.ready:
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	default:

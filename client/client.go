@@ -90,6 +90,9 @@ func Dial(ctx context.Context, url string, sess *Session, o Options) (*Conn, err
 		}
 		c.Welcome = f
 		sess.ConversationID, sess.ResumeToken = f.ConversationID, f.ResumeToken
+		if !f.Resumed {
+			sess.LastSeq = 0 // a new conversation: the old one's seqs mean nothing in it
+		}
 		sess.Observe(f)
 		ws.SetReadDeadline(timeZero)
 		return c, nil

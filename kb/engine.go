@@ -442,3 +442,27 @@ func (a *Answer) Explain(tr Translator) {
 		a.Text = han.toTraditional(a.Text, "")
 	}
 }
+
+// Scored is an entry with the engine's confidence that it answers a question.
+type Scored struct {
+	Entry      *Entry
+	Confidence float64
+}
+
+// Nearest returns up to n FAQ entries nearest a question written in lang, best first,
+// whatever their confidence: the suggestions an agent picks from.
+func (e *Engine) Nearest(lang, text string, n int) []Scored {
+	if lang == "zh" {
+		text, _ = simplify(text)
+	}
+	if !ValidLang(lang) {
+		lang = "en"
+	}
+	var out []Scored
+	for _, c := range e.match(lang, text).cands {
+		if c.entry.Kind == KindFAQ && len(out) < n {
+			out = append(out, Scored{Entry: c.entry, Confidence: math.Round(c.conf*1000) / 1000})
+		}
+	}
+	return out
+}

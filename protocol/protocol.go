@@ -57,6 +57,8 @@ type ClientFrame struct {
 	Text string `json:"text,omitempty"`
 	// typing
 	On bool `json:"on,omitempty"`
+	// leave_message: how to reach the visitor (phone, e-mail, WeChat id)
+	Contact string `json:"contact,omitempty"`
 	// feedback: the seq of the bot message and the verdict; sync: the seq to resume after
 	Seq     int64 `json:"seq,omitempty"`
 	Helpful *bool `json:"helpful,omitempty"`
@@ -79,10 +81,14 @@ func Decode(b []byte) (ClientFrame, error) {
 		return f, fmt.Errorf("%w: %v", ErrBadJSON, err)
 	}
 	switch f.Type {
-	case TypeHello, TypeTyping, TypeSync:
+	case TypeHello, TypeTyping, TypeSync, TypeHandoff, TypeCancel:
 	case TypeMessage:
 		if f.ID == "" || len(f.ID) > MaxIDLength {
 			return f, fmt.Errorf("%w: id", ErrBadField)
+		}
+	case TypeLeaveMessage:
+		if f.Text == "" || f.Contact == "" {
+			return f, fmt.Errorf("%w: text and contact", ErrBadField)
 		}
 	case TypeLang:
 		if f.Lang == "" {
@@ -123,6 +129,9 @@ type ServerFrame struct {
 	From           string     `json:"from,omitempty"`      // typing
 	On             *bool      `json:"on,omitempty"`        // typing
 	Error          *ErrorBody `json:"error,omitempty"`
+	// queue (welcome too, when the conversation waits): the visitor's place and estimated wait
+	Position int `json:"position,omitempty"`
+	WaitMin  int `json:"wait_minutes,omitempty"`
 }
 
 // ErrorBody is a stable code and a message in the visitor's language.

@@ -31,6 +31,8 @@ const (
 	CodeSlowClient         = "slow_client"
 	CodeHelloRequired      = "hello_required"
 	CodeInternal           = "internal"
+	CodeUnauthorized       = "unauthorized"
+	CodeForbidden          = "forbidden"
 )
 
 // messageIDs maps each error code to its message in locales/.
@@ -49,6 +51,8 @@ var messageIDs = map[string]string{
 	CodeSlowClient:         "ErrSlowClient",
 	CodeHelloRequired:      "ErrBadJSON",
 	CodeInternal:           "ErrInternal",
+	CodeUnauthorized:       "ErrUnauthorized",
+	CodeForbidden:          "ErrForbidden",
 }
 
 // ErrorBody is the payload of every error the server sends: over HTTP as

@@ -27,6 +27,8 @@ type hub struct {
 	clients map[*client]struct{}
 	closed  bool
 
+	desk *desk
+
 	work    chan func()
 	workers sync.WaitGroup
 	conns   sync.WaitGroup
@@ -40,10 +42,16 @@ type room struct {
 	h  *hub
 	id string
 
-	mu      sync.Mutex
-	conv    store.Conversation
-	loaded  bool // conv has been read; guarded by mu
-	clients map[*client]struct{}
+	mu     sync.Mutex
+	conv   store.Conversation
+	loaded bool // conv has been read; guarded by mu
+	// lastQuestion is the visitor's last message, for the queue; notHelpful counts "not
+	// helpful" verdicts; delivery says why the visitor's channel refused a message. All
+	// guarded by mu.
+	lastQuestion string
+	notHelpful   int
+	delivery     string
+	clients      map[*client]struct{}
 
 	qmu     sync.Mutex // guards pending and running
 	pending []job
@@ -58,10 +66,12 @@ type job struct {
 }
 
 func newHub(s *Server) *hub {
-	return &hub{
+	h := &hub{
 		s: s, rooms: map[string]*room{}, clients: map[*client]struct{}{},
 		work: make(chan func(), 4096), stopBg: make(chan struct{}),
 	}
+	h.desk = newDesk(h)
+	return h
 }
 
 func (h *hub) start(ctx context.Context) {
@@ -73,6 +83,9 @@ func (h *hub) start(ctx context.Context) {
 				fn()
 			}
 		}()
+	}
+	if err := h.desk.restore(ctx); err != nil {
+		h.s.log.Error("restore the queue", "err", err)
 	}
 	h.bg.Add(2)
 	go h.janitor(ctx)
@@ -105,19 +118,23 @@ func (h *hub) start(ctx context.Context) {
 	}
 }
 
-// janitor closes idle conversations once a minute until shutdown.
+// janitor closes idle conversations once a minute and keeps the queue (dropped agents,
+// departed visitors) every five seconds, until shutdown.
 func (h *hub) janitor(ctx context.Context) {
 	defer h.bg.Done()
-	t := time.NewTicker(time.Minute)
+	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
-	for {
+	for n := 0; ; n++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-h.stopBg:
 			return
 		case <-t.C:
-			h.closeIdle(ctx)
+			h.desk.maintain(ctx)
+			if n%12 == 0 {
+				h.closeIdle(ctx)
+			}
 		}
 	}
 }
@@ -192,7 +209,17 @@ func (h *hub) unregister(c *client) {
 	if r := c.currentRoom(); r != nil {
 		r.mu.Lock()
 		delete(r.clients, c)
+		visitors := 0
+		for o := range r.clients {
+			if o.agent == nil {
+				visitors++
+			}
+		}
+		queued := r.conv.State == store.StateQueued
 		r.mu.Unlock()
+		if visitors == 0 && queued {
+			h.desk.visitorLeft(r.id)
+		}
 		h.releaseRoom(r)
 	}
 	h.mu.Lock()
@@ -310,11 +337,21 @@ func (r *room) run(j job) {
 		r.feedback(ctx, c, f.Seq, *f.Helpful)
 	case protocol.TypeSync:
 		r.sync(ctx, c, f.Seq)
+	case protocol.TypeHandoff:
+		r.mu.Lock()
+		if err := r.ensureLoaded(ctx); err == nil && r.conv.State == store.StateBot {
+			r.enqueueLocked(ctx, kb.ReasonRequested, r.lastQuestion)
+		}
+		r.mu.Unlock()
+	case protocol.TypeCancel:
+		r.leaveQueue(ctx, true)
+	case protocol.TypeLeaveMessage:
+		r.leaveMessage(ctx, c, f)
 	case protocol.TypeTyping:
 		// Typing indicators go to the agent watching the conversation (the agent console).
 		r.mu.Lock()
 		for other := range r.clients {
-			if other != c && other.agent {
+			if other != c && other.agent != nil {
 				on := f.On
 				other.sendFrame(protocol.ServerFrame{Type: protocol.TypeTyping, From: protocol.FromVisitor, On: &on})
 			}
@@ -458,6 +495,11 @@ func (h *hub) doHello(ctx context.Context, c *client, f protocol.ClientFrame) er
 	}
 	lang := kb.Pref{Lang: r.conv.Lang, Script: r.conv.Script}
 	c.setLang(lang)
+	var pos, wait int
+	if r.conv.State == store.StateQueued {
+		h.desk.visitorBack(conv.ID)
+		pos, wait, _ = h.desk.position(conv.ID)
+	}
 	r.clients[c] = struct{}{}
 	c.mu.Lock()
 	c.room = r
@@ -465,7 +507,7 @@ func (h *hub) doHello(ctx context.Context, c *client, f protocol.ClientFrame) er
 	c.sendFrame(protocol.ServerFrame{
 		Type: protocol.TypeWelcome, ConversationID: conv.ID, ResumeToken: token, Resumed: resumed,
 		State: r.conv.State, Lang: lang.Lang, Script: lang.Script, LangChosen: r.conv.LangChosen,
-		Messages: toWire(msgs), More: more, Seq: r.conv.LastSeq,
+		Messages: toWire(msgs), More: more, Seq: r.conv.LastSeq, Position: pos, WaitMin: wait,
 	})
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/hotline12367/hotline/kb"
 	"github.com/hotline12367/hotline/protocol"
@@ -50,7 +52,7 @@ func (r *room) appendFrom(ctx context.Context, from *client, msgs ...store.Messa
 			from.sendFrame(protocol.ServerFrame{Type: protocol.TypeAck, ID: m.ClientID, Seq: m.Seq})
 		}
 		w := wireMessage(m)
-		f := protocol.ServerFrame{Type: protocol.TypeMessage, Message: &w}
+		f := protocol.ServerFrame{Type: protocol.TypeMessage, ConversationID: r.id, Message: &w}
 		if m.Kind == store.KindEvent {
 			f.Type = protocol.TypeEvent
 		}
@@ -107,8 +109,14 @@ func (r *room) visitorMessage(ctx context.Context, c *client, f protocol.ClientF
 		}
 	}
 	stored, err := r.appendFrom(ctx, c, msgs...)
+	if err == nil {
+		r.lastQuestion = f.Text
+	}
 	if err == nil && ans != nil {
 		r.followLang(ctx, *ans)
+		if ans.Handoff {
+			r.enqueueLocked(ctx, ans.Reason, f.Text)
+		}
 	}
 	switch {
 	case errors.Is(err, store.ErrDuplicate):
@@ -242,6 +250,11 @@ func (r *room) feedback(ctx context.Context, c *client, seq int64, helpful bool)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.notHelpful++; r.notHelpful >= 2 && r.conv.State == store.StateBot {
+		// Two answers that did not help: a person takes over.
+		r.enqueueLocked(ctx, "feedback", r.lastQuestion)
+		return
+	}
 	lang := r.conv.Lang
 	if lang == "" {
 		lang = c.currentLang().Lang
@@ -290,3 +303,32 @@ func (r *room) close(ctx context.Context) {
 	}
 	r.conv.State = store.StateClosed
 }
+
+// leaveMessage stores a message the visitor leaves when no agent can take the conversation.
+func (r *room) leaveMessage(ctx context.Context, c *client, f protocol.ClientFrame) {
+	s := r.h.s
+	text, contact := strings.TrimSpace(f.Text), strings.TrimSpace(f.Contact)
+	if utf8.RuneCountInString(text) > MaxQuestionRunes || utf8.RuneCountInString(contact) > 200 {
+		c.sendError(CodeTooLong, f.ID)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.ensureLoaded(ctx); err != nil {
+		c.sendError(CodeInternal, f.ID)
+		return
+	}
+	if err := s.store.LeaveMessage(ctx, store.LeftMessage{ConversationID: r.id, Lang: r.conv.Lang, Contact: contact,
+		Text: text, CreatedAt: s.now()}); err != nil {
+		c.sendError(CodeInternal, f.ID)
+		return
+	}
+	if _, err := r.appendLocked(ctx, store.Message{Role: store.RoleSystem, Kind: store.KindEvent, Body: mustJSON(messageBody{
+		Event: protocol.EventMessageLeft, Lang: r.conv.Lang, Text: r.say(s.cat.T(r.conv.Lang, "MessageLeft", nil)),
+	})}); err != nil {
+		s.log.Error("store message left", "conversation", r.id, "err", err)
+	}
+	r.h.desk.broadcast()
+}
+
+func toTraditional(s string) string { return kb.ToTraditional(s, "") }

@@ -32,6 +32,21 @@ type Store interface {
 	MessagesAfter(ctx context.Context, conversationID string, after int64, limit int) ([]store.Message, error)
 	Message(ctx context.Context, conversationID string, seq int64) (store.Message, error)
 	SaveFeedback(ctx context.Context, conversationID string, seq int64, helpful bool, at time.Time) error
+	// The human-agent queue and the console.
+	Agent(ctx context.Context, id string) (store.Agent, error)
+	AgentByName(ctx context.Context, name string) (store.Agent, error)
+	Agents(ctx context.Context) ([]store.Agent, error)
+	CreateSession(ctx context.Context, a store.AgentSession) error
+	Session(ctx context.Context, hash []byte) (store.AgentSession, error)
+	DeleteSession(ctx context.Context, hash []byte) error
+	Enqueue(ctx context.Context, e store.QueueEntry) error
+	Assign(ctx context.Context, a store.Assignment) error
+	Unqueue(ctx context.Context, conversationID, state, resolution string, at time.Time) error
+	QueueState(ctx context.Context) ([]store.QueueEntry, []store.Assignment, error)
+	AddNote(ctx context.Context, n store.Note) error
+	Notes(ctx context.Context, conversationID string) ([]store.Note, error)
+	LeaveMessage(ctx context.Context, m store.LeftMessage) error
+	LeftMessages(ctx context.Context, limit int) ([]store.LeftMessage, error)
 	IdleConversations(ctx context.Context, before time.Time, limit int) ([]string, error)
 	Unanswered(ctx context.Context, limit int) ([]string, error)
 }
@@ -61,6 +76,15 @@ type Config struct {
 	Workers int
 	// ShutdownTimeout bounds how long Shutdown waits for connections to drain.
 	ShutdownTimeout time.Duration
+	// AgentGrace is how long an agent's conversations wait for them after their console
+	// disconnects, before going back to the front of the queue.
+	AgentGrace time.Duration
+	// VisitorGrace is how long a waiting visitor may be away (a reload, a tunnel) before
+	// leaving the queue.
+	VisitorGrace time.Duration
+	// MaxWait is the estimated wait beyond which visitors are offered the phone line and a
+	// message instead.
+	MaxWait time.Duration
 }
 
 // DefaultConfig returns the defaults.
@@ -76,6 +100,9 @@ func DefaultConfig() Config {
 		SendQueue:       32,
 		Workers:         64,
 		ShutdownTimeout: 10 * time.Second,
+		AgentGrace:      time.Minute,
+		VisitorGrace:    2 * time.Minute,
+		MaxWait:         15 * time.Minute,
 	}
 }
 
@@ -96,7 +123,11 @@ type Server struct {
 	metrics *metrics
 	hub     *hub
 	limits  *ipLimits
+	logins  *loginLimiter
 	ready   chan struct{}
+	// deliver, when set, carries agents' messages to visitors on channels without a
+	// WebSocket (WeChat).
+	deliver func(conversationID, channel, text string)
 
 	mux       *http.ServeMux
 	closing   chan struct{}
@@ -131,6 +162,15 @@ func New(cfg Config, o Options) *Server {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = def.ShutdownTimeout
 	}
+	if cfg.AgentGrace <= 0 {
+		cfg.AgentGrace = def.AgentGrace
+	}
+	if cfg.VisitorGrace <= 0 {
+		cfg.VisitorGrace = def.VisitorGrace
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = def.MaxWait
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -142,6 +182,7 @@ func New(cfg Config, o Options) *Server {
 		metrics: newMetrics(), ready: make(chan struct{}), closing: make(chan struct{}),
 	}
 	s.limits = newIPLimits(cfg, o.Now)
+	s.logins = &loginLimiter{now: o.Now, m: map[string][]time.Time{}}
 	s.hub = newHub(s)
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -151,6 +192,11 @@ func New(cfg Config, o Options) *Server {
 	s.mux.HandleFunc("/api/v1/ask", s.handleAsk)
 	s.mux.HandleFunc("GET /api/v1/strings/{lang}", s.handleStrings)
 	s.mux.HandleFunc("GET /ws", s.handleWS)
+	s.mux.HandleFunc("GET /agent/ws", s.handleAgentWS)
+	s.mux.HandleFunc("POST /console/api/login", s.handleLogin)
+	s.mux.HandleFunc("POST /console/api/logout", s.requireAgent(s.handleLogout))
+	s.mux.HandleFunc("GET /console/api/me", s.requireAgent(s.handleMe))
+	s.mux.HandleFunc("GET /console/api/left-messages", s.requireAgent(s.handleLeftMessages))
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	return s
 }
@@ -205,4 +251,25 @@ func newToken() string {
 
 func newID() string {
 	return strings.ToLower(rand.Text()[:20]) // 100 bits
+}
+
+// entry returns a knowledge base entry by id, when the answerer has entries.
+func (s *Server) entry(id string) *kb.Entry {
+	if e, ok := s.engine.(interface{ Entry(string) *kb.Entry }); ok {
+		return e.Entry(id)
+	}
+	return nil
+}
+
+// RequireAgent wraps the console's pages: without a console session, the browser goes to
+// loginPath instead.
+func (s *Server) RequireAgent(loginPath string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, _, err := s.session(r.Context(), r); err != nil {
+			http.Redirect(w, r, loginPath, http.StatusSeeOther)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -58,13 +59,16 @@ type client struct {
 	send        chan []byte // frames to write; nil is a ping
 	writing     atomic.Bool // a writeLoop runs
 	closeOnce   sync.Once
+	closed      chan struct{} // closed with the socket
+	closedOnce  sync.Once
 	quit        chan struct{} // closed to stop the writer at once (slow client, shutdown)
 	closeCode   int           // what the writer sends when quit closes; set once, before quit closes
 	closeReason string
 
 	limiter *rate.Limiter
-	strikes int  // refused messages in a row; the reader's own
-	agent   bool // an agent console connection (issue 4); visitors are never agents
+	strikes int                // refused messages in a row; the reader's own
+	agent   *agentInfo         // set on agent console connections; visitors are never agents
+	rooms   map[*room]struct{} // the conversations an agent connection watches; guarded by mu
 
 	welcomed chan struct{} // closed when hello is done (or failed)
 
@@ -87,6 +91,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	c := &client{
 		s: s, conn: conn, ip: clientIP(r), hint: s.acceptLanguage(r),
 		send: make(chan []byte, s.cfg.SendQueue), quit: make(chan struct{}), welcomed: make(chan struct{}),
+		closed: make(chan struct{}),
 	}
 	if s.cfg.MessageRate > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(s.cfg.MessageRate), max(s.cfg.MessageBurst, 1))
@@ -218,19 +223,20 @@ func (c *client) readPump() {
 		c.s.hub.unregister(c)
 		c.s.limits.release(c.ip)
 		c.s.metrics.connections.Dec()
-		c.stop(websocket.CloseNormalClosure, "")
-		c.conn.Close()
+		c.finish()
 	}()
-	c.conn.SetReadLimit(maxFrameSize)
+	// Frames are read through a limit of our own, so that an oversized one is answered with
+	// a too_long error before the close; gorilla's limit, set higher, is the backstop.
+	c.conn.SetReadLimit(4 * maxFrameSize)
 	c.conn.SetReadDeadline(time.Now().Add(helloWait))
 	c.conn.SetPongHandler(func(string) error {
 		return c.conn.SetReadDeadline(time.Now().Add(pongWait))
 	})
 	hello := true
 	for {
-		_, b, err := c.conn.ReadMessage()
+		b, err := c.readFrame()
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
+			if errors.Is(err, errFrameTooLarge) || errors.Is(err, websocket.ErrReadLimit) {
 				c.sendError(CodeTooLong, "")
 				c.stop(websocket.CloseMessageTooBig, CodeTooLong)
 			}
@@ -318,6 +324,43 @@ func (c *client) allow() bool {
 	return ok
 }
 
+var errFrameTooLarge = errors.New("server: frame too large")
+
+// readFrame reads one message of at most maxFrameSize bytes.
+func (c *client) readFrame() ([]byte, error) {
+	_, r, err := c.conn.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxFrameSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxFrameSize {
+		return nil, errFrameTooLarge
+	}
+	return b, nil
+}
+
+// finish ends the connection once the reader is done: it lets the writer send what is queued
+// and the close frame (bounded by the write deadline), then closes the socket.
+func (c *client) finish() {
+	c.stop(websocket.CloseNormalClosure, "")
+	select {
+	case <-c.closed:
+	case <-time.After(writeWait):
+	}
+	c.closeConn()
+}
+
+// closeConn closes the socket, once.
+func (c *client) closeConn() {
+	c.closedOnce.Do(func() {
+		c.conn.Close()
+		close(c.closed)
+	})
+}
+
 // kick makes sure a writer runs while frames wait. The writer is a goroutine that lives only
 // while there is something to write: an idle connection costs no writer stack, which matters
 // when one process holds tens of thousands of them. At most one writer runs at a time (the
@@ -343,7 +386,7 @@ func (c *client) writeLoop() {
 		select {
 		case b := <-c.send:
 			if !c.write(b) {
-				c.conn.Close()
+				c.closeConn()
 				return
 			}
 		case <-c.quit:
@@ -384,7 +427,7 @@ func (c *client) write(b []byte) bool {
 // flushAndClose writes what is queued (an error, a shutdown's last frames), says goodbye with
 // the close code stop chose, and closes the connection.
 func (c *client) flushAndClose() {
-	defer c.conn.Close()
+	defer c.closeConn()
 	for {
 		select {
 		case b := <-c.send:

@@ -330,3 +330,54 @@ func TestIdleAndUnanswered(t *testing.T) {
 		t.Errorf("Unanswered: got %v, %v, want %v", un, err, want)
 	}
 }
+
+func TestAppendAll(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "h.db"))
+	ctx := context.Background()
+	newConversation(t, db, "c1")
+	newConversation(t, db, "c2")
+	count := func(conv string) int {
+		t.Helper()
+		ms, err := db.MessagesAfter(ctx, conv, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ms)
+	}
+
+	got, err := db.AppendAll(ctx, []store.Message{message("c1", "q1", "question"), message("c1", "", "answer")})
+	if err != nil || len(got) != 2 || got[0].Seq != 1 || got[1].Seq != 2 || got[0].ClientID != "q1" {
+		t.Fatalf("AppendAll: got %+v, %v, want seqs 1 and 2", got, err)
+	}
+	tests := []struct {
+		name    string
+		msgs    []store.Message
+		wantErr error // nil: any error
+		wantN   int   // messages in c1 after
+	}{
+		{"retry of the question", []store.Message{message("c1", "q1", "question"), message("c1", "", "answer")}, store.ErrDuplicate, 2},
+		{"two conversations", []store.Message{message("c1", "q2", "question"), message("c2", "", "answer")}, nil, 2},
+		{"unknown conversation", []store.Message{message("nope", "q3", "x")}, store.ErrNotFound, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := db.AppendAll(ctx, tt.msgs)
+			if err == nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Fatalf("AppendAll: got %+v, %v, want error %v", got, err, tt.wantErr)
+			}
+			if errors.Is(err, store.ErrDuplicate) && (len(got) != 1 || got[0].Seq != 1) {
+				t.Errorf("duplicate: got %+v, want the stored question alone", got)
+			}
+			if n := count("c1"); n != tt.wantN {
+				t.Errorf("c1: got %d messages, want %d (all or none)", n, tt.wantN)
+			}
+		})
+	}
+	if n := count("c2"); n != 0 {
+		t.Errorf("c2: got %d messages, want 0", n)
+	}
+	got, err = db.AppendAll(ctx, []store.Message{message("c1", "q2", "next")})
+	if err != nil || got[0].Seq != 3 {
+		t.Errorf("next AppendAll: got %+v, %v, want seq 3 (no seq lost to the failures)", got, err)
+	}
+}

@@ -4,6 +4,7 @@
 //	hotline ask [-lang xx] "question"                            answer one question as JSON
 //	hotline kb check [-kb DIR]                                   validate the knowledge base
 //	hotline bench -url ws://127.0.0.1:8080/ws -conns N ...       load a running server
+//	hotline agent add -name NAME -langs zh,en [-role supervisor] create an agent account
 package main
 
 import (
@@ -75,6 +76,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runKBCheck(rest[1:], getenv, stdout, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
+	case "agent":
+		return runAgent(ctx, rest, getenv, stdin, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -187,8 +187,16 @@ func TestDialWithInvalidTokenStartsOver(t *testing.T) {
 	missed := *sess
 	missed.LastSeq = 1
 	c = dial(t, url, &missed, client.Options{})
-	if got := len(c.Welcome.Messages); got != 2 {
-		t.Errorf("replay after seq 1: got %d messages, want 2", got)
+	// The replay holds the visitor's message (seq 2) and the bot's reply (seq 3), and
+	// whatever followed it (a handoff adds queue events), contiguous.
+	ms := c.Welcome.Messages
+	if len(ms) < 2 || ms[0].Seq != 2 || ms[0].ClientID != "m1" || ms[1].From != "bot" {
+		t.Fatalf("replay after seq 1: got %+v, want m1 at seq 2 then the bot", ms)
+	}
+	for i, m := range ms {
+		if m.Seq != int64(i+2) {
+			t.Errorf("replay: message %d has seq %d, want %d", i, m.Seq, i+2)
+		}
 	}
 }
 

@@ -6,24 +6,89 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	stdunicode "unicode"
 	"unicode/utf8"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis"
-	_ "github.com/blevesearch/bleve/v2/analysis/lang/ar"
+	"github.com/blevesearch/bleve/v2/analysis/analyzer/custom"
+	"github.com/blevesearch/bleve/v2/analysis/lang/ar"
 	_ "github.com/blevesearch/bleve/v2/analysis/lang/cjk"
-	_ "github.com/blevesearch/bleve/v2/analysis/lang/en"
-	_ "github.com/blevesearch/bleve/v2/analysis/lang/es"
-	_ "github.com/blevesearch/bleve/v2/analysis/lang/fr"
-	_ "github.com/blevesearch/bleve/v2/analysis/lang/ru"
+	"github.com/blevesearch/bleve/v2/analysis/lang/en"
+	"github.com/blevesearch/bleve/v2/analysis/lang/es"
+	"github.com/blevesearch/bleve/v2/analysis/lang/fr"
+	"github.com/blevesearch/bleve/v2/analysis/lang/ru"
+	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
+	"github.com/blevesearch/bleve/v2/analysis/token/porter"
+	"github.com/blevesearch/bleve/v2/analysis/token/stop"
+	"github.com/blevesearch/bleve/v2/analysis/token/unicodenorm"
+	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
+	"github.com/blevesearch/bleve/v2/analysis/tokenmap"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/search/query"
 )
 
-// analyzerFor names the bleve analyzer of each language: stemming and stop words for the
-// alphabetic ones, overlapping bigrams for Chinese.
-var analyzerFor = map[string]string{"zh": "cjk", "en": "en", "fr": "fr", "es": "es", "ru": "ru", "ar": "ar"}
+// analyzerFor names the bleve analyzer of each language: overlapping bigrams for Chinese; for
+// the others bleve's own chain (stemming, stop words), with the negations kept (see
+// addAnalyzers).
+var analyzerFor = map[string]string{"zh": "cjk", "en": "en_kept", "fr": "fr_kept", "es": "es_kept", "ru": "ru_kept", "ar": "ar_kept"}
+
+// keptWords are stop words that matter here: "sin visado", "sans visa", "без визы" and
+// "بدون تأشيرة" mean visa-free, and must not read as "visa".
+var keptWords = map[string][]string{
+	"en": {"no", "not", "without"},
+	"es": {"sin", "no"},
+	"fr": {"sans", "pas", "ne", "non"},
+	"ru": {"без", "не", "нет"},
+	"ar": {"لا", "بدون", "دون", "غير"},
+}
+
+// addAnalyzers registers, for each alphabetic language, bleve's analyzer rebuilt with a stop
+// list that keeps keptWords.
+func addAnalyzers(m *mapping.IndexMappingImpl) error {
+	stopLists := map[string][]byte{"en": en.EnglishStopWords, "es": es.SpanishStopWords, "fr": fr.FrenchStopWords,
+		"ru": ru.RussianStopWords, "ar": ar.ArabicStopWords}
+	chains := map[string][]string{
+		"en": {en.PossessiveName, lowercase.Name, "stop_kept_en", porter.Name},
+		"es": {lowercase.Name, "stop_kept_es", es.NormalizeName, es.LightStemmerName},
+		"fr": {lowercase.Name, fr.ElisionName, "stop_kept_fr", fr.LightStemmerName},
+		"ru": {lowercase.Name, "stop_kept_ru", ru.SnowballStemmerName},
+		"ar": {lowercase.Name, "nfkc", "stop_kept_ar", ar.NormalizeName, ar.StemmerName},
+	}
+	if err := m.AddCustomTokenFilter("nfkc", map[string]any{"type": unicodenorm.Name, "form": unicodenorm.NFKC}); err != nil {
+		return err
+	}
+	for lang, words := range stopLists {
+		tm := analysis.NewTokenMap()
+		if err := tm.LoadBytes(words); err != nil {
+			return err
+		}
+		for _, k := range keptWords[lang] {
+			delete(tm, k)
+		}
+		tokens := make([]any, 0, len(tm))
+		for t := range tm {
+			tokens = append(tokens, t)
+		}
+		name := "stop_kept_" + lang
+		if err := m.AddCustomTokenMap(name, map[string]any{"type": tokenmap.Name, "tokens": tokens}); err != nil {
+			return err
+		}
+		if err := m.AddCustomTokenFilter(name, map[string]any{"type": stop.Name, "stop_token_map": name}); err != nil {
+			return err
+		}
+		filters := make([]any, 0, len(chains[lang]))
+		for _, f := range chains[lang] {
+			filters = append(filters, f)
+		}
+		if err := m.AddCustomAnalyzer(analyzerFor[lang], map[string]any{"type": custom.Name,
+			"tokenizer": unicode.Name, "token_filters": filters}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // field names the one text field of each language: questions, keywords and answer together.
 // bleve only retrieves candidates; match weighs questions above answers itself.
@@ -57,6 +122,9 @@ type vocab struct {
 // faster of bleve's two index types) and builds the per-language vocabularies.
 func buildIndex(entries []*Entry) (bleve.Index, map[string]*vocab, error) {
 	m := bleve.NewIndexMapping()
+	if err := addAnalyzers(m); err != nil {
+		return nil, nil, fmt.Errorf("kb: analyzers: %w", err)
+	}
 	m.StoreDynamic = false
 	m.IndexDynamic = false
 	m.DocValuesDynamic = false
@@ -85,6 +153,9 @@ func buildIndex(entries []*Entry) (bleve.Index, map[string]*vocab, error) {
 			texts := append(append(t.Questions(), t.Keywords...), t.A)
 			if lang == "zh" {
 				texts = simplifyAll(texts)
+			}
+			for i := range texts {
+				texts[i] = unifyVariants(lang, texts[i])
 			}
 			if err := b.Index(lang+"/"+e.ID, map[string]any{field(lang): texts}); err != nil {
 				return nil, nil, fmt.Errorf("kb: index %s: %w", e.ID, err)
@@ -192,7 +263,7 @@ type token struct {
 }
 
 func (v *vocab) analyze(s string) []token {
-	ts := v.analyzer.Analyze([]byte(s))
+	ts := v.analyzer.Analyze([]byte(unifyVariants(v.lang, s)))
 	out := make([]token, 0, len(ts))
 	for _, t := range ts {
 		out = append(out, token{term: string(t.Term), start: t.Start, end: t.End})
@@ -305,4 +376,45 @@ func (v *vocab) weight(term string) float64 {
 		return w
 	}
 	return v.unknown
+}
+
+// variants are words one region writes differently from another, mapped to the form the
+// knowledge base is indexed under: Latin America's "visa" is Spain's "visado".
+var variants = map[string]map[string]string{
+	"es": {"visa": "visado", "visas": "visados"},
+}
+
+// unifyVariants rewrites the regional variants of a text's words; the index and every query go
+// through it, so either form finds the other.
+func unifyVariants(lang, s string) string {
+	vs := variants[lang]
+	if vs == nil {
+		return s
+	}
+	var b strings.Builder
+	start := -1
+	flush := func(end int) {
+		w := s[start:end]
+		if r, ok := vs[strings.ToLower(w)]; ok {
+			w = r
+		}
+		b.WriteString(w)
+		start = -1
+	}
+	for i, r := range s {
+		if stdunicode.IsLetter(r) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 {
+			flush(i)
+		}
+		b.WriteRune(r)
+	}
+	if start >= 0 {
+		flush(len(s))
+	}
+	return b.String()
 }

@@ -235,6 +235,7 @@ func (c *client) agentFrame(f protocol.AgentFrame) {
 					o.sendFrame(protocol.ServerFrame{Type: protocol.TypeTyping, From: protocol.FromAgent, On: &on})
 				}
 			}
+			r.channelTyping(on)
 			r.mu.Unlock()
 		case protocol.AgentNote:
 			r.note(ctx, c, f.Text)
@@ -340,9 +341,6 @@ func (r *room) agentMessage(ctx context.Context, c *client, id, text string, ans
 	}
 	c.sendJSON(protocol.ConsoleFrame{Type: "ack", ConversationID: r.id, ID: id, Seq: stored[0].Seq})
 	r.h.desk.responded(r.id)
-	if r.h.s.deliver != nil {
-		r.h.s.deliver(r.id, r.conv.Channel, text)
-	}
 }
 
 // sendFAQ sends a vetted FAQ answer in the visitor's language (and script).

@@ -89,6 +89,8 @@ type testServer struct {
 	db  *store.SQLite
 	ts  *httptest.Server
 	log *logBuffer // what every server of the test logged, shown when the test fails
+	// setup, when set, runs on each new server before Start (to add channels, routes).
+	setup func(srv *server.Server)
 }
 
 // logBuffer collects a server's log lines.
@@ -113,7 +115,13 @@ func (b *logBuffer) String() string {
 // the test ends.
 func startServer(t *testing.T, cfg server.Config, now func() time.Time) *testServer {
 	t.Helper()
-	s := &testServer{t: t, cfg: cfg, now: now, path: filepath.Join(t.TempDir(), "hotline.db"), log: &logBuffer{}}
+	return startServerWith(t, cfg, now, nil)
+}
+
+// startServerWith is startServer with a setup run on each new server before Start.
+func startServerWith(t *testing.T, cfg server.Config, now func() time.Time, setup func(*server.Server)) *testServer {
+	t.Helper()
+	s := &testServer{t: t, cfg: cfg, now: now, path: filepath.Join(t.TempDir(), "hotline.db"), log: &logBuffer{}, setup: setup}
 	s.start()
 	t.Cleanup(func() {
 		s.stop()
@@ -133,6 +141,9 @@ func (s *testServer) start() {
 	s.db = db
 	s.srv = server.New(s.cfg, server.Options{Engine: engine, Catalog: catalog, Store: db, Now: s.now,
 		Logger: slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if s.setup != nil {
+		s.setup(s.srv)
+	}
 	s.srv.Start(context.Background())
 	s.ts = httptest.NewServer(s.srv)
 }

@@ -48,6 +48,7 @@ func (r *room) appendFrom(ctx context.Context, from *client, msgs ...store.Messa
 	}
 	for i, m := range stored {
 		r.conv.LastSeq = m.Seq
+		r.deliverLocked(m)
 		if i == 0 && from != nil {
 			from.sendFrame(protocol.ServerFrame{Type: protocol.TypeAck, ID: m.ClientID, Seq: m.Seq})
 		}

@@ -125,9 +125,8 @@ type Server struct {
 	limits  *ipLimits
 	logins  *loginLimiter
 	ready   chan struct{}
-	// deliver, when set, carries agents' messages to visitors on channels without a
-	// WebSocket (WeChat).
-	deliver func(conversationID, channel, text string)
+	// channels reach visitors without a WebSocket (WeChat), by channel name; set before Start.
+	channels map[string]*channel
 
 	mux       *http.ServeMux
 	closing   chan struct{}
@@ -180,6 +179,7 @@ func New(cfg Config, o Options) *Server {
 	s := &Server{
 		cfg: cfg, engine: o.Engine, cat: o.Catalog, store: o.Store, log: o.Logger, now: o.Now,
 		metrics: newMetrics(), ready: make(chan struct{}), closing: make(chan struct{}),
+		channels: map[string]*channel{},
 	}
 	s.limits = newIPLimits(cfg, o.Now)
 	s.logins = &loginLimiter{now: o.Now, m: map[string][]time.Time{}}
@@ -239,7 +239,11 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 // the http.Server first, so no new connection arrives, and closes the store after.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeOnce.Do(func() { close(s.closing) })
-	return s.hub.shutdown(ctx)
+	err := s.hub.shutdown(ctx)
+	for _, ch := range s.channels {
+		ch.close()
+	}
+	return err
 }
 
 // ErrShuttingDown is returned for work refused because the server is stopping.

@@ -92,7 +92,7 @@ func (s *SQLite) closeDBs() error {
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 
-const convColumns = `id, token_hash, lang, script, lang_chosen, channel, state, last_seq, created_at, updated_at, token_expires_at`
+const convColumns = `id, token_hash, lang, script, lang_chosen, channel, channel_user, state, last_seq, created_at, updated_at, token_expires_at`
 
 var writeQueries = map[string]string{
 	"dup": `SELECT seq, role, kind, body, created_at FROM messages
@@ -271,9 +271,9 @@ func nullString(s string) any {
 func (s *SQLite) CreateConversation(ctx context.Context, c Conversation) error {
 	return s.do(ctx, func(tx *sql.Tx) error {
 		_, err := tx.Exec(`INSERT INTO conversations
-			(id, token_hash, lang, script, lang_chosen, channel, state, last_seq, created_at, updated_at, token_expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
-			c.ID, c.TokenHash, c.Lang, c.Script, c.LangChosen, c.Channel, c.State,
+			(id, token_hash, lang, script, lang_chosen, channel, channel_user, state, last_seq, created_at, updated_at, token_expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
+			c.ID, c.TokenHash, c.Lang, c.Script, c.LangChosen, c.Channel, c.ChannelUser, c.State,
 			ms(c.CreatedAt), ms(c.UpdatedAt), ms(c.TokenExpiresAt))
 		return err
 	})
@@ -282,7 +282,7 @@ func (s *SQLite) CreateConversation(ctx context.Context, c Conversation) error {
 func scanConversation(row interface{ Scan(...any) error }) (Conversation, error) {
 	var c Conversation
 	var created, updated, expires int64
-	err := row.Scan(&c.ID, &c.TokenHash, &c.Lang, &c.Script, &c.LangChosen, &c.Channel, &c.State, &c.LastSeq,
+	err := row.Scan(&c.ID, &c.TokenHash, &c.Lang, &c.Script, &c.LangChosen, &c.Channel, &c.ChannelUser, &c.State, &c.LastSeq,
 		&created, &updated, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, ErrNotFound

@@ -32,6 +32,7 @@ type Conversation struct {
 	Script         string
 	LangChosen     bool // the visitor chose Lang; otherwise each message's language is detected
 	Channel        string
+	ChannelUser    string // the user on a channel without a WebSocket (a WeChat openid)
 	State          string
 	LastSeq        int64
 	CreatedAt      time.Time

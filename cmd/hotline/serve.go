@@ -20,6 +20,8 @@ import (
 	"github.com/hotline12367/hotline/locales"
 	"github.com/hotline12367/hotline/server"
 	"github.com/hotline12367/hotline/store"
+	"github.com/hotline12367/hotline/web"
+	"github.com/hotline12367/hotline/web/console"
 )
 
 // serveConfig is everything `hotline serve` reads from its flags and environment.
@@ -30,6 +32,7 @@ type serveConfig struct {
 	Threshold float64
 	LogLevel  string
 	DebugAddr string
+	WeChat    wechatConfig
 	Server    server.Config
 }
 
@@ -64,10 +67,25 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	workers := str("workers", strconv.Itoa(def.Workers), "goroutines that answer questions")
 	logLevel := str("log-level", "info", "debug, info, warn or error")
 	debugAddr := str("debug-addr", "", "address for net/http/pprof (empty: off); keep it private")
+	var wc wechatConfig
+	wcFlags := []struct {
+		dst         *string
+		name, usage string
+		def         string
+	}{
+		{&wc.Token, "wechat-token", "WeChat message-push Token; empty: the WeChat bridge is off", ""},
+		{&wc.AESKey, "wechat-aes-key", "WeChat EncodingAESKey (43 characters) for compatible or safe mode", ""},
+		{&wc.AppID, "wechat-appid", "the mini-program's appid", ""},
+		{&wc.Secret, "wechat-secret", "the mini-program's AppSecret", ""},
+		{&wc.API, "wechat-api", "WeChat API base URL", "https://api.weixin.qq.com"},
+	}
+	for _, f := range wcFlags {
+		fs.StringVar(f.dst, f.name, envDefault(getenv, f.name, f.def), f.usage+" (env HOTLINE_"+strings.ToUpper(strings.ReplaceAll(f.name, "-", "_"))+")")
+	}
 	if err := fs.Parse(args); err != nil {
 		return serveConfig{}, err
 	}
-	c := serveConfig{Addr: *addr, Data: *data, KB: *kbDir, LogLevel: *logLevel, DebugAddr: *debugAddr, Server: def}
+	c := serveConfig{Addr: *addr, Data: *data, KB: *kbDir, LogLevel: *logLevel, DebugAddr: *debugAddr, WeChat: wc, Server: def}
 	var errs []error
 	num := func(name, s string, dst *float64) {
 		v, err := strconv.ParseFloat(s, 64)
@@ -157,6 +175,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer db.Close()
 	srv := server.New(cfg.Server, server.Options{Engine: engine, Catalog: cat, Store: db, Logger: log})
+	srv.Handle("/", web.Handler(web.Options{Origins: cfg.Server.Origins}))
+	srv.Handle("/console/", console.Handler(srv))
+	stopWeChat, err := mountWeChat(srv, cfg.WeChat, log)
+	if err != nil {
+		return err
+	}
+	defer stopWeChat()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err

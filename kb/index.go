@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	stdunicode "unicode"
 	"unicode/utf8"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/search/query"
+	"golang.org/x/sync/errgroup"
 )
 
 // analyzerFor names the bleve analyzer of each language: overlapping bigrams for Chinese; for
@@ -143,6 +145,23 @@ func buildIndex(entries []*Entry) (bleve.Index, map[string]*vocab, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("kb: new index: %w", err)
 	}
+	// The vocabularies are built while bleve indexes: both analyze every text, and start-up
+	// waits for the slower of the two rather than for their sum.
+	vocabs := make(map[string]*vocab, len(Langs))
+	var mu sync.Mutex
+	var g errgroup.Group
+	for _, lang := range Langs {
+		g.Go(func() error {
+			v, err := newVocab(m, lang, entries)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			vocabs[lang] = v
+			mu.Unlock()
+			return nil
+		})
+	}
 	b := idx.NewBatch()
 	for _, e := range entries {
 		for _, lang := range Langs {
@@ -165,13 +184,8 @@ func buildIndex(entries []*Entry) (bleve.Index, map[string]*vocab, error) {
 	if err := idx.Batch(b); err != nil {
 		return nil, nil, fmt.Errorf("kb: index: %w", err)
 	}
-	vocabs := map[string]*vocab{}
-	for _, lang := range Langs {
-		v, err := newVocab(m, lang, entries)
-		if err != nil {
-			return nil, nil, err
-		}
-		vocabs[lang] = v
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
 	}
 	return idx, vocabs, nil
 }

@@ -195,6 +195,7 @@ func (r *room) channelMessage(ctx context.Context, msgID, kind, text string) {
 		msgs = append(msgs, store.Message{Role: store.RoleBot, Kind: store.KindMessage,
 			Body: mustJSON(messageBody{Text: r.say(s.cat.T(r.conv.Lang, "ChannelTextOnly", nil)), Lang: r.conv.Lang})})
 	case r.conv.State == store.StateBot:
+		r.channelTyping(true) // the answer that follows ends it
 		if m, a, ok := r.botAnswer(text); ok {
 			msgs, ans = append(msgs, m), &a
 		}

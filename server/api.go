@@ -139,14 +139,20 @@ func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ans)
 }
 
-// answer asks the engine and records what it decided.
+// answer asks the engine (or the cache of its recent answers) and records what it decided.
 func (s *Server) answer(q kb.Query) (kb.Answer, error) {
 	start := s.now()
-	ans, err := s.engine.Ask(q)
-	if err != nil {
-		return ans, err
+	ans, ok := s.cache.get(q)
+	if ok {
+		ans.Related = append([]kb.Suggestion(nil), ans.Related...)
+	} else {
+		var err error
+		if ans, err = s.engine.Ask(q); err != nil {
+			return ans, err
+		}
+		ans.Explain(s.cat)
+		s.cache.put(q, ans)
 	}
-	ans.Explain(s.cat)
 	s.metrics.answerSeconds.Observe(s.now().Sub(start).Seconds())
 	if ans.Handoff {
 		s.metrics.handoffs.WithLabelValues(ans.Lang, ans.Reason).Inc()

@@ -85,6 +85,8 @@ type Config struct {
 	// MaxWait is the estimated wait beyond which visitors are offered the phone line and a
 	// message instead.
 	MaxWait time.Duration
+	// AnswerCache is how many recent answers are kept (0: none).
+	AnswerCache int
 }
 
 // DefaultConfig returns the defaults.
@@ -103,6 +105,7 @@ func DefaultConfig() Config {
 		AgentGrace:      time.Minute,
 		VisitorGrace:    2 * time.Minute,
 		MaxWait:         15 * time.Minute,
+		AnswerCache:     4096,
 	}
 }
 
@@ -124,6 +127,7 @@ type Server struct {
 	hub     *hub
 	limits  *ipLimits
 	logins  *loginLimiter
+	cache   *answerCache
 	ready   chan struct{}
 	// channels reach visitors without a WebSocket (WeChat), by channel name; set before Start.
 	channels map[string]*channel
@@ -183,6 +187,7 @@ func New(cfg Config, o Options) *Server {
 	}
 	s.limits = newIPLimits(cfg, o.Now)
 	s.logins = &loginLimiter{now: o.Now, m: map[string][]time.Time{}}
+	s.cache = newAnswerCache(cfg.AnswerCache)
 	s.hub = newHub(s)
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -65,6 +65,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	idle := str("idle-timeout", def.IdleTimeout.String(), "close conversations idle this long")
 	tokenTTL := str("token-ttl", def.TokenTTL.String(), "resume tokens expire this long after the last activity")
 	workers := str("workers", strconv.Itoa(def.Workers), "goroutines that answer questions")
+	cacheSize := str("answer-cache", strconv.Itoa(def.AnswerCache), "recent answers kept in memory (0: none)")
 	logLevel := str("log-level", "info", "debug, info, warn or error")
 	debugAddr := str("debug-addr", "", "address for net/http/pprof (empty: off); keep it private")
 	var wc wechatConfig
@@ -117,6 +118,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	dur("idle-timeout", *idle, &c.Server.IdleTimeout)
 	dur("token-ttl", *tokenTTL, &c.Server.TokenTTL)
 	integer("workers", *workers, &c.Server.Workers)
+	integer("answer-cache", *cacheSize, &c.Server.AnswerCache)
 	for _, o := range strings.Split(*origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.Server.Origins = append(c.Server.Origins, o)

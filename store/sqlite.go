@@ -469,9 +469,10 @@ func (s *SQLite) Feedback(ctx context.Context, conversationID string, seq int64)
 	return helpful, err
 }
 
-// IdleConversations returns the ids of open conversations with nothing new since before.
+// IdleConversations returns the ids of conversations held by the bot with nothing new since
+// before. Conversations waiting for or held by a person are the queue's and the agents' to end.
 func (s *SQLite) IdleConversations(ctx context.Context, before time.Time, limit int) ([]string, error) {
-	return s.ids(ctx, `SELECT id FROM conversations WHERE state != 'closed' AND updated_at < ? LIMIT ?`, ms(before), limit)
+	return s.ids(ctx, `SELECT id FROM conversations WHERE state = 'bot' AND updated_at < ? LIMIT ?`, ms(before), limit)
 }
 
 // Unanswered returns the ids of conversations held by the bot whose last message is the

@@ -249,8 +249,17 @@ func (c *client) agentFrame(f protocol.AgentFrame) {
 	})
 }
 
-// claim gives the waiting conversation to the agent.
+// claim gives the waiting conversation to the agent. The consoles and the waiting visitors
+// hear of it after the room's lock is released: updatePositions locks the room of every
+// waiting conversation.
 func (r *room) claim(ctx context.Context, c *client) {
+	if r.claimLocked(ctx, c) {
+		r.h.desk.broadcast()
+		r.h.desk.updatePositions()
+	}
+}
+
+func (r *room) claimLocked(ctx context.Context, c *client) bool {
 	s, d := r.h.s, r.h.desk
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -263,7 +272,7 @@ func (r *room) claim(ctx context.Context, c *client) {
 			code = CodeForbidden
 		}
 		c.consoleError(code, r.id, "")
-		return
+		return false
 	}
 	if err := s.store.Assign(ctx, store.Assignment{ConversationID: r.id, AgentID: c.agent.ID, Lang: as.Lang,
 		Channel: as.Channel, Since: as.Since}); err != nil {
@@ -273,7 +282,7 @@ func (r *room) claim(ctx context.Context, c *client) {
 		d.q.Enqueue(queue.Entry{ConversationID: r.id, Lang: as.Lang, Channel: as.Channel, Since: as.Since, Front: true})
 		d.mu.Unlock()
 		c.consoleError(CodeInternal, r.id, "")
-		return
+		return false
 	}
 	r.conv.State = store.StateAgent
 	c.watchLocked(r)
@@ -284,8 +293,7 @@ func (r *room) claim(ctx context.Context, c *client) {
 		s.log.Error("store agent joined", "conversation", r.id, "err", err)
 	}
 	r.sendHistoryLocked(ctx, c)
-	d.broadcast()
-	d.updatePositions()
+	return true
 }
 
 // open sends the agent the whole conversation and keeps them watching it.
@@ -393,6 +401,20 @@ func (r *room) suggest(ctx context.Context, c *client, agentLang string) {
 	c.sendJSON(protocol.ConsoleFrame{Type: "suggestions", ConversationID: r.id, Suggestions: out, Canned: canned})
 }
 
+// lastVisitorText returns the text of the visitor's last message, or "".
+func (r *room) lastVisitorText(ctx context.Context) string {
+	msgs, err := r.h.s.store.MessagesAfter(ctx, r.id, 0, 2000)
+	if err != nil {
+		return ""
+	}
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role == store.RoleVisitor {
+			return wireMessage(msgs[i]).Text
+		}
+	}
+	return ""
+}
+
 func (r *room) note(ctx context.Context, c *client, text string) {
 	s := r.h.s
 	n := store.Note{ConversationID: r.id, AgentID: c.agent.ID, Text: text, CreatedAt: s.now()}
@@ -411,14 +433,23 @@ func (r *room) note(ctx context.Context, c *client, text string) {
 	r.mu.Unlock()
 }
 
-// transfer moves the conversation to another agent, or back to the queue in a language.
+// transfer moves the conversation to another agent, or back to the queue in a language. As
+// with claim, the consoles and the waiting visitors hear of it once the room's lock is
+// released: back in the queue, this conversation's own room is one updatePositions locks.
 func (r *room) transfer(ctx context.Context, c *client, toAgent, toLang string) {
+	if r.transferLocked(ctx, c, toAgent, toLang) {
+		r.h.desk.broadcast()
+		r.h.desk.updatePositions()
+	}
+}
+
+func (r *room) transferLocked(ctx context.Context, c *client, toAgent, toLang string) bool {
 	s, d := r.h.s, r.h.desk
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if toAgent == "" && !kb.ValidLang(toLang) {
 		c.consoleError(CodeUnsupportedLang, r.id, "")
-		return
+		return false
 	}
 	d.mu.Lock()
 	as, err := d.q.Transfer(r.id, toAgent, toLang)
@@ -429,7 +460,7 @@ func (r *room) transfer(ctx context.Context, c *client, toAgent, toLang string) 
 	d.mu.Unlock()
 	if err != nil {
 		c.consoleError(CodeForbidden, r.id, "")
-		return
+		return false
 	}
 	r.detachAgentsLocked()
 	if toAgent != "" {
@@ -446,6 +477,15 @@ func (r *room) transfer(ctx context.Context, c *client, toAgent, toLang string) 
 		d.mu.Lock()
 		e, _ := entryOf(d.q, r.id)
 		d.mu.Unlock()
+		if e.Question == "" {
+			// The queue let go of the question when the conversation was claimed: the
+			// visitor's last message stands for it, so that the next agent sees one.
+			e.Question = r.lastVisitorText(ctx)
+			d.mu.Lock()
+			d.q.Remove(r.id)
+			d.q.Enqueue(e)
+			d.mu.Unlock()
+		}
 		if err := s.store.Enqueue(ctx, store.QueueEntry{ConversationID: r.id, Lang: e.Lang, Channel: e.Channel,
 			Reason: "transfer", Question: e.Question, Since: e.Since, Front: true}); err != nil {
 			s.log.Error("transfer", "conversation", r.id, "err", err)
@@ -456,8 +496,7 @@ func (r *room) transfer(ctx context.Context, c *client, toAgent, toLang string) 
 		d.mu.Unlock()
 		r.announcePlaceLocked(ctx, available)
 	}
-	d.broadcast()
-	d.updatePositions()
+	return true
 }
 
 // release ends the agent's part: back to the bot (handback) or closed with a resolution.

@@ -353,7 +353,7 @@ func (r *room) run(j job) {
 		for other := range r.clients {
 			if other != c && other.agent != nil {
 				on := f.On
-				other.sendFrame(protocol.ServerFrame{Type: protocol.TypeTyping, From: protocol.FromVisitor, On: &on})
+				other.sendFrame(protocol.ServerFrame{Type: protocol.TypeTyping, ConversationID: r.id, From: protocol.FromVisitor, On: &on})
 			}
 		}
 		r.mu.Unlock()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"slices"
 	"sync"
 	"time"
 
@@ -429,4 +428,3 @@ func (d *desk) holds(c *client, id string) bool {
 	return ok && a.AgentID == c.agent.ID
 }
 
-var _ = slices.Contains[[]string]

@@ -427,4 +427,3 @@ func (d *desk) holds(c *client, id string) bool {
 	a, ok := d.q.Assignment(id)
 	return ok && a.AgentID == c.agent.ID
 }
-

@@ -191,6 +191,8 @@ func (s *Server) handleStrings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
+	// Public text, read by the widget from any page that embeds it: no credentials involved.
+	w.Header().Set("Access-Control-Allow-Origin", "*")
 	writeJSON(w, http.StatusOK, map[string]any{
 		"lang": p.Lang, "script": p.Script, "dir": locales.Dir(p.Lang), "messages": s.cat.Templates(p.Lang),
 	})

@@ -75,8 +75,7 @@ func Handler(o Options) http.Handler {
 		panic("web: " + err.Error())
 	}
 	page := template.Must(template.ParseFS(static, "static/index.html.tmpl"))
-	h := &handler{o: o, assets: assets, page: page}
-	return h
+	return &handler{o: o, assets: assets, page: page}
 }
 
 type handler struct {
@@ -108,13 +107,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("ETag", a.etag)
 	hd.Set("Cross-Origin-Resource-Policy", "cross-origin")
 	hd.Add("Vary", "Accept-Encoding")
-	if origin := r.Header.Get("Origin"); origin != "" && h.corsAllowed(origin) {
-		hd.Set("Access-Control-Allow-Origin", origin)
+	if len(h.o.Origins) > 0 {
 		hd.Add("Vary", "Origin")
+		if origin := r.Header.Get("Origin"); origin != "" && h.corsAllowed(origin) {
+			hd.Set("Access-Control-Allow-Origin", origin)
+		}
 	}
 	body := a.body
 	if a.gz != nil && acceptsGzip(r) {
 		hd.Set("Content-Encoding", "gzip")
+		hd.Set("ETag", strings.TrimSuffix(a.etag, `"`)+`-gz"`) // another representation, another tag
 		body = a.gz
 	}
 	// ServeContent answers If-None-Match and ranges; the zero time leaves Last-Modified out.

@@ -131,7 +131,7 @@
   }
 
   function fmtTime(iso) {
-    const d = new Date(iso);
+    const d = /^\d{4}-\d\d-\d\dT/.test(iso) ? new Date(iso) : NaN;
     if (isNaN(d)) return '';
     return (d.toDateString() === new Date().toDateString() ? timeFmt : dayTimeFmt).format(d);
   }
@@ -204,7 +204,7 @@
       $.confirmText, h('div', { class: 'row' }, $.confirmYes, $.confirmNo));
     $.banner = h('div', { class: 'banner', role: 'status', hidden: true });
     $.queue = h('div', { class: 'queue', role: 'status', hidden: true });
-    $.log = h('div', { class: 'log', tabindex: '0', role: 'region', 'aria-labelledby': 'hl-title' });
+    $.log = h('div', { class: 'log', tabindex: '0', role: 'region' });
     $.typing = h('p', { class: 'typing', hidden: true });
     $.chooseTitle = h('h3', { id: 'hl-choose-title' });
     $.chooseList = h('div', { class: 'choices', role: 'group', 'aria-labelledby': 'hl-choose-title' });
@@ -223,7 +223,7 @@
         h('div', { class: 'titles' }, $.title, $.subtitle),
         h('div', { class: 'tools' }, $.selectLabel, $.select, $.newBtn, $.closeBtn)),
       $.confirm, $.banner, $.queue, $.log, $.typing, $.choose, $.foot);
-    $.live = h('div', { class: 'vh', 'aria-live': 'polite', 'aria-relevant': 'additions' });
+    $.live = h('div', { class: 'vh live', 'aria-live': 'polite', 'aria-relevant': 'additions' });
     $.probe = h('span', { class: 'probe', 'aria-hidden': 'true' });
     $.root = h('div', { class: 'hl' + (ds.position === 'left' ? ' left' : ''), hidden: true },
       $.launcher, $.unreadText, $.panel, $.live, $.probe);
@@ -261,6 +261,7 @@
     $.launcher.setAttribute('aria-label', t('WidgetOpen'));
     $.title.textContent = t('WidgetTitle');
     $.subtitle.textContent = t('WidgetSubtitle');
+    $.log.setAttribute('aria-label', t('WidgetMessages'));
     $.selectLabel.textContent = t('WidgetLanguage');
     $.select.replaceChildren(
       h('option', { value: 'auto' }, t('WidgetLanguageAuto')),
@@ -407,12 +408,13 @@
     let intro = '';
     let items = [];
     const all = sorted();
-    if (started() && S.state !== 'closed' && all.length && !S.outbox.length) {
-      const last = all[all.length - 1];
-      if (!all.some((m) => m.from === 'visitor')) {
+    if (started() && (S.state === 'bot' || !S.state) && all.length && !S.outbox.length) {
+      const talk = all.filter((m) => m.kind === 'message');
+      const last = talk[talk.length - 1];
+      if (!talk.some((m) => m.from === 'visitor')) {
         intro = t('WidgetStartersIntro');
-        items = [1, 2, 3].map((i) => t('WidgetStarter' + i));
-      } else if (last.from === 'bot' && last.answer && last.answer.related && last.answer.related.length) {
+        items = [t('WidgetStarter1'), t('WidgetStarter2'), t('WidgetStarter3')];
+      } else if (last && last.from === 'bot' && last.answer && last.answer.related && last.answer.related.length) {
         intro = t('RelatedIntro');
         items = last.answer.related.map((r) => r.question);
       }
@@ -440,6 +442,7 @@
     $.choose.hidden = !asking;
     $.log.hidden = asking;
     const closed = S.state === 'closed';
+    $.foot.hidden = asking;
     $.person.hidden = asking || closed || S.state === 'queued' || S.state === 'agent';
     $.form.hidden = asking || closed;
     $.restart.hidden = asking || !closed;
@@ -581,7 +584,9 @@
   let syncWait = 0;
 
   const online = () => !!(ws && welcomed);
-  const wanted = () => started() && (isOpen || !!S.token || S.outbox.length > 0);
+  // wanted: a connection is worth having (the panel is open, or a live conversation may bring
+  // news for the badge, or something waits to be sent).
+  const wanted = () => started() && (isOpen || (!!S.token && S.state !== 'closed') || S.outbox.length > 0);
 
   // A token bucket like the server's default per-connection rate (1 a second, burst 5), so
   // that resending an outbox never trips rate_limited (docs/protocol.md 13.2).
@@ -807,7 +812,7 @@
   function effect(m) {
     if (m.from === 'bot' && m.lang) {
       S.lang = m.lang;
-      if (m.answer) S.script = m.answer.script || '';
+      if (m.answer && !m.answer.offer_agent) S.script = m.answer.script || '';
     }
     if (m.from === 'agent') showTyping(false);
     if (m.kind !== 'event') return;
@@ -894,7 +899,7 @@
       acked(o.id);
       if (e.code === 'conversation_closed') S.state = 'closed';
       note(t('WidgetNotSent') + ' — ' + o.text.slice(0, 80) + (o.text.length > 80 ? '…' : '') + ': ' + msg, 'note error');
-      if (!$.input.value && e.code === 'too_long') $.input.value = o.text;
+      if (!$.input.value && (e.code === 'too_long' || e.code === 'conversation_closed')) $.input.value = o.text;
       save();
       chrome();
       return;
@@ -1045,7 +1050,7 @@
       stopTyping();
       return;
     }
-    if (!typingOn && bucket.has(3)) {
+    if (!typingOn && bucket.has(2)) { // one token stays for the message itself
       bucket.take();
       ws.send(JSON.stringify({ type: 'typing', on: true }));
       typingOn = true;
@@ -1106,6 +1111,47 @@
     $.input.focus();
   }
 
+  // ---- other tabs ------------------------------------------------------------------------------
+
+  // Tabs of one site share the conversation: each has its own connection, and they keep one
+  // copy in localStorage. When another tab writes it, take what this one lacks: messages by
+  // seq, unsent messages by id (sending one twice is harmless: the server stores an id once).
+  function fromOtherTab(e) {
+    if (e.key !== KEY || !e.newValue) return;
+    let o;
+    try {
+      o = JSON.parse(e.newValue);
+    } catch {
+      return;
+    }
+    if (!o || typeof o !== 'object') return;
+    if ((o.token || '') !== S.token) {
+      // The other tab started a new conversation: follow it once it has its token.
+      drop(1000);
+      clearTimeout(retryTimer);
+      S = Object.assign(blank(), o, { open: S.open });
+      M.clear();
+      for (const m of S.msgs || []) if (m && m.seq > 0) M.set(m.seq, m);
+      sent.clear();
+      renderAll();
+      if (S.token && wanted()) connect();
+      return;
+    }
+    merge(o.msgs || [], false);
+    const stored = new Set(sorted().map((m) => m.client_id).filter(Boolean));
+    const have = new Set(S.outbox.map((x) => x.id));
+    const more = (o.outbox || []).filter((x) => x && x.id && !have.has(x.id) && !stored.has(x.id));
+    if (!more.length) return;
+    for (const x of more) {
+      S.outbox.push(x);
+      renderPending(x);
+    }
+    save();
+    chrome();
+    if (!ws) connect();
+    else flush();
+  }
+
   // ---- styles ------------------------------------------------------------------------------------
 
   // The style sheet is fetched and adopted (a constructed CSSStyleSheet), which needs no
@@ -1162,6 +1208,7 @@
       if (!ws && wanted()) connect();
     });
     window.addEventListener('offline', chrome);
+    window.addEventListener('storage', fromOtherTab);
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'visible' && !ws && wanted()) connect();
     });

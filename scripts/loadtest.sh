@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Measures hotline under load on this machine, as the README reports: a server and the load
+# tool side by side on loopback. Prints the load tool's JSON lines.
+#   scripts/loadtest.sh [CONNS] [RATE] [SECONDS]
+# 1. steady state: CONNS connections, RATE questions per second for SECONDS;
+# 2. restart: CONNS connections, the server restarted on the same data directory mid-run;
+#    reconnect_max_s is how long the slowest connection took to be back.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+conns=${1:-19900}
+rate=${2:-3000}
+secs=${3:-30}
+bin=$(mktemp -d)/hotline
+go build -o "$bin" ./cmd/hotline
+data=$(mktemp -d)
+addr=127.0.0.1:18080
+serve() {
+  "$bin" serve -addr "$addr" -data "$data" -log-level warn \
+    -max-conns-per-ip 0 -ip-msg-rate 0 -msg-rate 100 -msg-burst 100 >>"$data/serve.log" 2>&1 &
+  echo $!
+}
+wait_up() { for _ in $(seq 100); do curl -fs "http://$addr/readyz" >/dev/null && return; sleep 0.1; done; echo "server did not start" >&2; exit 1; }
+
+pid=$(serve); wait_up
+echo "# steady state: $conns connections, $rate questions/s, ${secs}s" >&2
+"$bin" bench -url "ws://$addr/ws" -conns "$conns" -rate "$rate" -duration "${secs}s"
+kill "$pid"; wait "$pid" 2>/dev/null || true
+
+pid=$(serve); wait_up
+echo "# restart: $conns connections, the server restarted mid-run" >&2
+"$bin" bench -url "ws://$addr/ws" -conns "$conns" -rate 200 -duration 40s &
+bench=$!
+# The ramp takes conns/2000 seconds; restart well after it.
+sleep $(( conns / 2000 + 15 ))
+kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+pid=$(serve)
+wait "$bench"
+kill "$pid"; wait "$pid" 2>/dev/null || true

@@ -103,7 +103,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := clientIP(r)
-	keys := []string{"ip:" + ip, "name:" + strings.ToLower(req.Name)}
+	// Failures count per address, and per name from that address: guessing from one place
+	// is slowed, and no one can lock an agent out from elsewhere.
+	keys := []string{"ip:" + ip, "name:" + ip + ":" + strings.ToLower(req.Name)}
 	if s.logins.blocked(keys...) {
 		w.Header().Set("Retry-After", "900")
 		writeJSON(w, http.StatusTooManyRequests, map[string]ErrorBody{"error": s.errorBody(lang, CodeRateLimited)})

@@ -141,7 +141,9 @@ func (s *Server) ChannelMessage(ctx context.Context, channelName, userID, msgID,
 // The user's conversation is found by a token derived from the channel and the user, which
 // never leaves the server.
 func (s *Server) channelConversation(ctx context.Context, channelName, userID string) (string, error) {
-	hash := hashToken(channelName + ":" + userID)
+	// Not a resume token: a key no visitor can send (the NUL byte), and doHello refuses channel
+	// conversations anyway.
+	hash := hashToken("channel\x00" + channelName + "\x00" + userID)
 	conv, err := s.store.ConversationByToken(ctx, hash)
 	if err == nil {
 		return conv.ID, nil

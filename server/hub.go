@@ -437,6 +437,11 @@ func (h *hub) doHello(ctx context.Context, c *client, f protocol.ClientFrame) er
 	if f.ResumeToken != "" {
 		conv, err = s.store.ConversationByToken(ctx, hashToken(f.ResumeToken))
 		switch {
+		case err == nil && (conv.Channel != "" && conv.Channel != "web"):
+			// A channel's conversation (WeChat) belongs to its channel user: never resumable
+			// over the WebSocket, whatever was sent as a token.
+			c.setLang(pref)
+			c.sendError(CodeResumeInvalid, "")
 		case err == nil && now.Before(conv.TokenExpiresAt):
 			resumed, token = true, f.ResumeToken
 		case err == nil || errors.Is(err, store.ErrNotFound):

@@ -231,3 +231,24 @@ func TestWeChatHandoffToAgentAndTokenRefresh(t *testing.T) {
 		t.Errorf("sends outside the window: got %d attempts, want 1", got)
 	}
 }
+
+// A WeChat user's conversation cannot be read or written over the visitor WebSocket by anyone
+// who knows (or guesses) the openid.
+func TestWeChatConversationNotResumable(t *testing.T) {
+	w := startWeChat(t)
+	w.send(t, "o-secret", "5001", "五星卡有什么用？", false)
+	w.sent(t, 1)
+	for _, token := range []string{"wechat:o-secret", "channel\x00wechat\x00o-secret", "o-secret"} {
+		c := dialRaw(t, w.wsURL(), nil)
+		c.write(protocol.ClientFrame{Type: protocol.TypeHello, ResumeToken: token})
+		wf := c.until("welcome", func(f protocol.ServerFrame) bool { return f.Type == protocol.TypeWelcome })
+		if wf.Resumed {
+			t.Errorf("token %q resumed the WeChat user's conversation", token)
+		}
+		for _, m := range wf.Messages {
+			if strings.Contains(m.Text, "五星卡") {
+				t.Errorf("token %q: the welcome shows the WeChat user's messages", token)
+			}
+		}
+	}
+}

@@ -52,6 +52,7 @@ type Result struct {
 	Unanswered    int64   `json:"unanswered"`
 	Reconnects    int64   `json:"reconnects"`
 	ReconnectMax  float64 `json:"reconnect_max_s"`
+	StillDown     int64   `json:"still_down"` // connections lost and not back when the run ended
 	FDLimit       uint64  `json:"fd_limit"`
 	FDLimitHit    bool    `json:"fd_limit_hit"`
 }
@@ -65,6 +66,9 @@ var questions = []string{
 	"Сколько длится безвизовый транзит 144 часа?", "Что такое карта постоянного жителя «пять звёзд»?",
 	"ما هي مدة العبور بدون تأشيرة 144 ساعة؟", "ما هي بطاقة النجوم الخمس؟",
 }
+
+// reconnectSpread is the longest random pause before a lost connection reconnects.
+const reconnectSpread = 3 * time.Second
 
 type conn struct {
 	id    int
@@ -109,6 +113,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 
 	var (
 		errCount, reconnects, answered atomic.Int64
+		downCount                      atomic.Int64 // connections lost and not back yet
 		latMu                          sync.Mutex
 		lat                            []float64
 		maxReconnect                   atomic.Int64 // nanoseconds
@@ -147,9 +152,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 			if runCtx.Err() != nil {
 				return
 			}
-			// The connection is gone (a restart): reconnect with backoff and resume.
+			// The connection is gone (a restart): reconnect with backoff and resume, after a
+			// random pause, as the widget does, so that thousands of clients do not all knock at
+			// the same instant.
 			down := time.Now()
-			backoff := 50 * time.Millisecond
+			downCount.Add(1)
+			time.Sleep(time.Duration(rand.Int64N(int64(reconnectSpread))))
+			backoff := 100 * time.Millisecond
 			for {
 				if runCtx.Err() != nil {
 					return
@@ -166,6 +175,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 					cn.pending = nil
 					cn.mu.Unlock()
 					reconnects.Add(1)
+					downCount.Add(-1)
 					d := int64(time.Since(down))
 					for {
 						old := maxReconnect.Load()
@@ -281,6 +291,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	res.Errors = errCount.Load()
 	res.Unanswered = sent.Load() - answered.Load()
 	res.Reconnects = reconnects.Load()
+	res.StillDown = downCount.Load()
 	res.ReconnectMax = round(time.Duration(maxReconnect.Load()).Seconds(), 2)
 	if res.Conns > 0 && res.ServerRSS > 0 {
 		res.PerConnKiB = round((res.ServerRSS-res.ServerRSSIdle)*1024/float64(res.Conns), 1)

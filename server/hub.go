@@ -474,8 +474,12 @@ func (h *hub) doHello(ctx context.Context, c *client, f protocol.ClientFrame) er
 				return err
 			}
 		}
-		if err := s.store.SetTokenExpiry(ctx, conv.ID, now.Add(s.cfg.TokenTTL)); err != nil {
-			return err
+		// The token's life starts again with each resume; written only once half of it is
+		// gone, so that a crowd reconnecting after a restart costs no writes.
+		if conv.TokenExpiresAt.Sub(now) < s.cfg.TokenTTL/2 {
+			if err := s.store.SetTokenExpiry(ctx, conv.ID, now.Add(s.cfg.TokenTTL)); err != nil {
+				return err
+			}
 		}
 	}
 	r := h.acquireRoom(conv.ID)

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -184,6 +185,12 @@ func TestReloadAndRestart(t *testing.T) {
 	// The server said it is restarting (close code 1012): the notice says so.
 	p.wait("the offline notice", `__hl.shown('.banner') && __hl.text('.banner') === `+
 		quote(catalog.T("en", "ServerRestarting", nil)+" "+catalog.T("en", "WidgetOffline", nil)))
+	// The agent queue needs the connection: asking for a person now says so.
+	p.click(".person")
+	p.wait("the not-connected notice", `__hl.$$('.note.error').some((e) => e.textContent === `+quote(catalog.T("en", "WidgetNotConnected", nil))+`)`)
+	if js[bool](p, `__hl.sent.includes('{"type":"handoff"}')`) {
+		t.Errorf("a handoff frame went out while offline")
+	}
 	p.do(`__hl.$('#hl-input').focus()`)
 	p.insert("What is the five-star card?")
 	p.keys(kb.Enter)
@@ -269,10 +276,11 @@ func TestHandoffAndQueue(t *testing.T) {
 	if got := js[string](p, `__hl.$$('.msg.bot').at(-2).querySelector('.fb button[aria-pressed=true]').textContent`); got != "No" {
 		t.Errorf("pressed feedback button: got %q, want No", got)
 	}
+	// The offer sends a handoff frame, not a message: the queued notice follows.
 	p.clickJS(`__hl.$$('.msg.bot').at(-1).querySelector(':scope > .chip')`)
-	p.wait("the handoff", `__hl.$$('.msg.bot').at(-1).classList.contains('handoff') && __hl.$$('.msg.bot').at(-1).querySelector('.text').textContent === `+quote(catalog.T("en", "HandoffRequested", nil)))
-	if got := js[string](p, `__hl.$$('.msg.you').at(-1).querySelector('.text').textContent`); got != catalog.T("en", "TalkToPerson", nil) {
-		t.Errorf("visitor message: got %q, want the TalkToPerson text", got)
+	p.wait("the handoff frame", `__hl.sent.includes('{"type":"handoff"}')`)
+	if js[bool](p, `__hl.sent.some((d) => JSON.parse(d).type === 'message' && JSON.parse(d).text === `+quote(catalog.T("en", "TalkToPerson", nil))+`)`) {
+		t.Errorf("the offer of a person sent a text message: %q", js[[]string](p, `__hl.sent`))
 	}
 
 	// The queue.
@@ -660,6 +668,140 @@ func TestOtherSite(t *testing.T) {
 	}
 	if v := js[[]string](p, `__hl.csp`); len(v) > 0 {
 		t.Errorf("CSP violations: %q", v)
+	}
+	if v := p.consoleErrors(); len(v) > 0 {
+		t.Errorf("console: %q", v)
+	}
+}
+
+// TestLeaveMessage: with no agent online, "talk to a person" sends a handoff frame and the
+// widget shows the place in the queue, the no-agents notice and a form to leave a message. The
+// form is labelled, works from the keyboard, checks what it is given and turns right-to-left in
+// Arabic; the message left is confirmed and stored. "Leave the queue" then takes the
+// conversation back to the bot, which answers the next question.
+func TestLeaveMessage(t *testing.T) {
+	s := startServer(t)
+	p := openPage(t, s.url("/test/host?lang=en"), desktop)
+	p.openWidget()
+	p.wait("the greeting", `__hl.$$('.msg.bot').length === 1`)
+	p.click(".person")
+	p.wait("the handoff frame", `__hl.sent.includes('{"type":"handoff"}')`)
+	p.wait("the queued event", `__hl.frames('event').some((f) => f.message.event === 'queued')`)
+	pos := js[int](p, `__hl.frames('event').find((f) => f.message.event === 'queued').message.position || 0`)
+	wait := js[int](p, `__hl.frames('event').find((f) => f.message.event === 'queued').message.wait_minutes || 0`)
+	if pos != 1 {
+		t.Errorf("position: got %d, want 1", pos)
+	}
+	want := catalog.N("en", "QueuePosition", pos, nil)
+	if wait > 0 {
+		want += " " + catalog.N("en", "QueueWait", wait, nil)
+	}
+	p.wait("the place in the queue", `__hl.shown('.qbar') && __hl.text('.queue') === `+quote(want))
+	p.wait("the no-agents notice", `__hl.$$('.event p').some((e) => e.textContent === `+quote(catalog.T("en", "NoAgentsOnline", nil))+`)`)
+	p.wait("the leave-a-message form", `__hl.shown('form.lm')`)
+	checkTexts := func(lang string) {
+		t.Helper()
+		for _, c := range []struct{ what, expr, id string }{
+			{"leave-the-queue button", `__hl.text('.leave')`, "WidgetLeaveQueue"},
+			{"form name", `__hl.root().getElementById(__hl.$('form.lm').getAttribute('aria-labelledby')).textContent`, "WidgetLeaveMessage"},
+			{"contact label", `__hl.$('#hl-lm-contact').labels[0].textContent`, "WidgetContact"},
+			{"message label", `__hl.$('#hl-lm-text').labels[0].textContent`, "WidgetLeaveMessageText"},
+			{"send button", `__hl.text('form.lm button')`, "WidgetLeaveMessageSend"},
+		} {
+			if got, want := js[string](p, c.expr), catalog.T(lang, c.id, nil); got != want {
+				t.Errorf("%s (%s): got %q, want %q", c.what, lang, got, want)
+			}
+		}
+	}
+	checkTexts("en")
+	if js[bool](p, `__hl.shown('.person')`) {
+		t.Errorf("the talk-to-a-person button shows while queued")
+	}
+	p.screenshot("widget-en-desktop-leave-message")
+
+	// In Arabic the form reads right to left.
+	p.do(`(() => { const s = __hl.$('#hl-lang'); s.value = 'ar'; s.dispatchEvent(new Event('change')); })()`)
+	p.wait("the form in Arabic", `getComputedStyle(__hl.$('form.lm')).direction === 'rtl' && __hl.text('.leave') === `+quote(catalog.T("ar", "WidgetLeaveQueue", nil)))
+	checkTexts("ar")
+	p.screenshot("widget-ar-desktop-leave-message")
+	p.do(`(() => { const s = __hl.$('#hl-lang'); s.value = 'en'; s.dispatchEvent(new Event('change')); })()`)
+	p.wait("the form in English", `getComputedStyle(__hl.$('form.lm')).direction === 'ltr' && __hl.shown('form.lm') && __hl.text('.leave') === `+quote(catalog.T("en", "WidgetLeaveQueue", nil)))
+	p.wait("the English language event", `__hl.$$('.event').at(-1).textContent.startsWith(`+quote(catalog.T("en", "LanguageChanged", nil))+`)`)
+
+	// Checked before it goes: nothing missing, nothing too long; Enter in the contact field
+	// sends, the error is announced and the field named.
+	errIs := func(what, id, text string) {
+		t.Helper()
+		p.wait(what, `__hl.text('#hl-lm-err') === `+quote(text)+` && __hl.$('#`+id+`').getAttribute('aria-invalid') === 'true' && __hl.root().activeElement === __hl.$('#`+id+`')`)
+	}
+	p.click("form.lm button")
+	errIs("the contact missing", "hl-lm-contact", catalog.T("en", "WidgetContactMissing", nil))
+	p.insert(strings.Repeat("8", 201))
+	p.keys(kb.Enter)
+	errIs("the contact too long", "hl-lm-contact", catalog.N("en", "WidgetContactTooLong", 200, nil))
+	p.do(`__hl.$('#hl-lm-contact').select()`)
+	p.insert("  +86 138 0000 0000 ")
+	p.keys(kb.Enter)
+	errIs("the message missing", "hl-lm-text", catalog.T("en", "WidgetMessageMissing", nil))
+	if got := js[string](p, `__hl.$('#hl-lm-contact').getAttribute('aria-invalid')`); got != "false" {
+		t.Errorf("contact aria-invalid once filled in: got %q, want false", got)
+	}
+	p.insert(strings.Repeat("x", 2001))
+	p.keys(kb.Tab)
+	p.keys(kb.Enter)
+	// The widget writes numbers as Intl does for the language: 2,000 in English.
+	errIs("the message too long", "hl-lm-text", strings.Replace(catalog.N("en", "ErrTooLong", 2000, nil), "2000", "2,000", 1))
+	if js[bool](p, `__hl.sent.some((d) => JSON.parse(d).type === 'leave_message')`) {
+		t.Fatalf("a leave_message frame went out before the form was valid: %q", js[[]string](p, `__hl.sent`))
+	}
+	p.do(`__hl.$('#hl-lm-text').select()`)
+	const text = "Please call me about my residence permit.\nI am available after 6 pm."
+	p.insert(text)
+	p.keys(kb.Tab)
+	if got := p.focused(); got != "button.primary" {
+		t.Errorf("focus after Tab from the message: got %q, want the send button", got)
+	}
+	p.keys(kb.Enter)
+
+	p.wait("the confirmation", `__hl.$$('.event').at(-1).textContent.startsWith(`+quote(catalog.T("en", "MessageLeft", nil))+`) && !__hl.shown('form.lm')`)
+	p.wait("the confirmation announced", `__hl.text('.live').includes(`+quote(catalog.T("en", "MessageLeft", nil))+`)`)
+	if got := p.focused(); got != "textarea#hl-input" {
+		t.Errorf("focus after the form went away: got %q, want the input", got)
+	}
+	sent := js[[]map[string]string](p, `__hl.sent.map((d) => JSON.parse(d)).filter((f) => f.type === 'leave_message')`)
+	if len(sent) != 1 || sent[0]["contact"] != "+86 138 0000 0000" || sent[0]["text"] != text || sent[0]["id"] == "" {
+		t.Errorf("leave_message frames: got %v, want one with the trimmed contact, the text and an id", sent)
+	}
+	left, err := s.db.LeftMessages(context.Background(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := js[string](p, `__hl.state().conv`)
+	if len(left) != 1 || left[0].ConversationID != conv || left[0].Contact != "+86 138 0000 0000" || left[0].Text != text || left[0].Lang != "en" {
+		t.Errorf("left messages in the store: got %+v, want one of conversation %s, in English, with the contact and the text", left, conv)
+	}
+	if !js[bool](p, `__hl.shown('.qbar')`) {
+		t.Errorf("the queue bar went away with the form: the conversation still waits")
+	}
+
+	// Leave the queue: back to the bot.
+	p.click(".leave")
+	p.wait("the cancel frame", `__hl.sent.includes('{"type":"cancel"}')`)
+	p.wait("the queue bar gone", `!__hl.shown('.qbar') && __hl.shown('.person') && __hl.$$('.event').at(-1).textContent.startsWith(`+quote(catalog.T("en", "QueueCancelled", nil))+`)`)
+	if got := p.focused(); got != "textarea#hl-input" {
+		t.Errorf("focus after leaving the queue: got %q, want the input", got)
+	}
+	if got, want := p.ask(enTransit), answerText(t, "transit-144h", "en"); got != want {
+		t.Errorf("answer after leaving the queue: got %q, want %q", got, want)
+	}
+	if st := js[string](p, `__hl.state().state`); st != "bot" {
+		t.Errorf("state: got %q, want bot", st)
+	}
+	if v := js[[]string](p, `__hl.csp`); len(v) > 0 {
+		t.Errorf("CSP violations: %q", v)
+	}
+	if v := js[[]string](p, `__hl.errors`); len(v) > 0 {
+		t.Errorf("page errors: %q", v)
 	}
 	if v := p.consoleErrors(); len(v) > 0 {
 		t.Errorf("console: %q", v)

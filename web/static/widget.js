@@ -35,6 +35,7 @@
   const CHOICES = [['zh-CN', 'WidgetLangZh'], ['zh-TW', 'WidgetLangZhHant'], ['en', 'WidgetLangEn'],
     ['fr', 'WidgetLangFr'], ['es', 'WidgetLangEs'], ['ru', 'WidgetLangRu'], ['ar', 'WidgetLangAr']];
   const MAX_CHARS = 2000; // docs/protocol.md 13.1
+  const MAX_CONTACT = 200; // leave_message's contact (11.8)
   const KEEP = 500; // messages of the transcript kept in localStorage
   const ACK_WAIT = 10000; // no ack within this: the connection is dead (8.2)
   const SYNC_WAIT = 5000; // no sync reply within this: ask again (8.6)
@@ -71,10 +72,11 @@
   };
 
   // The conversation as the widget keeps it. seq is the highest seq up to which every message
-  // is held (hello's last_seq); outbox holds messages not yet acknowledged, oldest first.
+  // is held (hello's last_seq); outbox holds messages not yet acknowledged, oldest first. lm is
+  // the leave-a-message offer: 1 after a no_agents event, 2 once the message is left.
   const blank = () => ({
     token: '', conv: '', seq: 0, lang: '', script: '', chosen: false, state: '', queue: null, agent: '',
-    msgs: [], outbox: [], fb: {}, unread: 0, pendingLang: '',
+    msgs: [], outbox: [], fb: {}, unread: 0, pendingLang: '', lm: 0,
   });
   let S = Object.assign(blank(), disk.get(KEY) || {});
   const M = new Map(); // seq -> message
@@ -203,7 +205,19 @@
     $.confirm = h('div', { class: 'confirm', role: 'alertdialog', 'aria-labelledby': 'hl-confirm-text', hidden: true },
       $.confirmText, h('div', { class: 'row' }, $.confirmYes, $.confirmNo));
     $.banner = h('div', { class: 'banner', role: 'status', hidden: true });
-    $.queue = h('div', { class: 'queue', role: 'status', hidden: true });
+    // While waiting for a person: the place in the queue, and a way out of it.
+    $.queue = h('p', { class: 'queue', role: 'status' });
+    $.leave = h('button', { type: 'button', class: 'leave', onclick: () => ctl('cancel') });
+    $.qbar = h('div', { class: 'qbar', hidden: true }, $.queue, $.leave);
+    // No agent can come: a message and a way to be contacted (docs/protocol.md 11.8).
+    const field = (tag, id, attrs) => [h('label', { for: id }), h(tag, Object.assign({ id, dir: 'auto', 'aria-describedby': 'hl-lm-err' }, attrs))];
+    [$.lmContactLabel, $.lmContact] = field('input', 'hl-lm-contact', { type: 'text', spellcheck: 'false' });
+    [$.lmTextLabel, $.lmText] = field('textarea', 'hl-lm-text', { rows: '3' });
+    $.lmTitle = h('h3', { id: 'hl-lm-title' });
+    $.lmErr = h('p', { class: 'err', id: 'hl-lm-err', role: 'alert' });
+    $.lmSend = h('button', { type: 'submit', class: 'primary' });
+    $.lm = h('form', { class: 'lm', 'aria-labelledby': 'hl-lm-title', novalidate: true, hidden: true, onsubmit: (e) => { e.preventDefault(); leaveMessage(); } },
+      $.lmTitle, $.lmContactLabel, $.lmContact, $.lmTextLabel, $.lmText, $.lmErr, $.lmSend);
     $.log = h('div', { class: 'log', tabindex: '0', role: 'region' });
     $.typing = h('p', { class: 'typing', hidden: true });
     $.chooseTitle = h('h3', { id: 'hl-choose-title' });
@@ -222,7 +236,7 @@
       h('header', { class: 'head' },
         h('div', { class: 'titles' }, $.title, $.subtitle),
         h('div', { class: 'tools' }, $.selectLabel, $.select, $.newBtn, $.closeBtn)),
-      $.confirm, $.banner, $.queue, $.log, $.typing, $.choose, $.foot);
+      $.confirm, $.banner, $.qbar, $.log, $.typing, $.choose, $.foot);
     $.live = h('div', { class: 'vh live', 'aria-live': 'polite', 'aria-relevant': 'additions' });
     $.probe = h('span', { class: 'probe', 'aria-hidden': 'true' });
     $.root = h('div', { class: 'hl' + (ds.position === 'left' ? ' left' : ''), hidden: true },
@@ -284,6 +298,11 @@
     $.send.title = t('WidgetSend');
     $.restart.textContent = t('WidgetNewConversation');
     $.typing.textContent = t('WidgetAgentTyping');
+    $.leave.textContent = t('WidgetLeaveQueue');
+    $.lmTitle.textContent = t('WidgetLeaveMessage');
+    $.lmContactLabel.textContent = t('WidgetContact');
+    $.lmTextLabel.textContent = t('WidgetLeaveMessageText');
+    $.lmSend.textContent = t('WidgetLeaveMessageSend');
     updateCount();
     renderAll();
   }
@@ -308,7 +327,7 @@
     let before = null;
     for (const c of $.log.children) {
       if (c === el) continue;
-      if (c.dataset.id || c === sugg || (c.dataset.seq && +c.dataset.seq > seq)) {
+      if (c.dataset.id || c === sugg || c === $.lm || (c.dataset.seq && +c.dataset.seq > seq)) {
         before = c;
         break;
       }
@@ -381,10 +400,14 @@
       h('div', { class: 'bubble' }, h('p', { class: 'text', dir: 'auto' }, o.text)),
       h('span', { class: 'status', hidden: true }, t('WidgetPending')));
     rendered.set('p:' + o.id, el);
-    $.log.insertBefore(el, sugg && sugg.isConnected ? sugg : null);
+    $.log.insertBefore(el, tail());
     // Say "not sent yet" only when sending takes a while: an ack normally comes at once.
     setTimeout(() => { if (el.isConnected && el.classList.contains('pending')) el.lastChild.hidden = false; }, online() ? 2000 : 0);
   }
+
+  // tail is what stays at the end of the log, below the messages: the leave-a-message form and
+  // the suggestions.
+  const tail = () => [$.lm, sugg].find((e) => e && e.parentNode === $.log) || null;
 
   function unrender(key) {
     const el = rendered.get(key);
@@ -396,7 +419,7 @@
   function note(text, cls = 'note') {
     if (!text) return;
     const el = h('p', { class: cls, role: 'status', dir: 'auto' }, text);
-    $.log.insertBefore(el, sugg && sugg.isConnected ? sugg : null);
+    $.log.insertBefore(el, tail());
     scrollDown(true);
   }
 
@@ -448,15 +471,17 @@
     $.restart.hidden = asking || !closed;
     $.newBtn.hidden = asking;
     $.select.hidden = asking;
-    if (S.state === 'queued' && S.queue && (S.queue.position > 0 || S.queue.wait > 0)) {
-      $.queue.textContent = [
-        S.queue.position > 0 && t('QueuePosition', { Count: S.queue.position }),
-        S.queue.wait > 0 && t('QueueWait', { Count: S.queue.wait }),
-      ].filter(Boolean).join(' ');
-      $.queue.hidden = false;
-    } else {
-      $.queue.hidden = true;
-    }
+    const queued = S.state === 'queued';
+    const q = (queued && S.queue) || {};
+    const place = [
+      q.position > 0 && t('QueuePosition', { Count: q.position }),
+      q.wait > 0 && t('QueueWait', { Count: q.wait }),
+    ].filter(Boolean).join(' ');
+    if ($.queue.textContent !== place) $.queue.textContent = place; // a live region: say changes only
+    $.queue.hidden = !place;
+    show($.qbar, queued);
+    if ($.lm.parentNode !== $.log) $.log.insertBefore($.lm, sugg && sugg.isConnected ? sugg : null);
+    show($.lm, queued && S.lm === 1);
     if (S.state !== 'agent') $.typing.hidden = true;
     const n = S.unread;
     $.badge.hidden = !n || isOpen;
@@ -464,6 +489,12 @@
     $.unreadText.textContent = n && !isOpen ? t('WidgetUnread', { Count: n }) : '';
     banner();
     suggestions();
+  }
+
+  // show shows or hides el; focus inside an element going away moves to the input.
+  function show(el, on) {
+    if (!on && !el.hidden && el.contains(root.activeElement)) $.input.focus();
+    el.hidden = !on;
   }
 
   // banner says why the chat cannot be used, or that it is offline: after a moment without
@@ -673,6 +704,7 @@
     clearTimeout(syncWait);
     showTyping(false);
     typingOn = false;
+    if (lmBusy) lmDone(t('WidgetNotConnected'));
     if (reason === 'origin_not_allowed') {
       fatal = fatal || t('ErrOriginNotAllowed');
       chrome();
@@ -736,6 +768,7 @@
       S.fb = {};
       S.queue = null;
       S.agent = '';
+      S.lm = 0;
       for (const k of [...rendered.keys()]) if (typeof k === 'number') unrender(k);
     }
     welcomed = true;
@@ -823,21 +856,33 @@
       case 'queued':
         S.state = 'queued';
         S.queue = { position: m.position || 0, wait: m.wait_minutes || 0 };
+        S.lm = 0;
+        break;
+      case 'no_agents':
+        S.lm = 1;
+        break;
+      case 'message_left':
+        S.lm = 2;
+        lmDone('');
+        $.lmText.value = '';
         break;
       case 'agent_joined':
         S.state = 'agent';
         S.agent = m.agent || '';
         S.queue = null;
+        S.lm = 0;
         break;
       case 'agent_left':
       case 'queue_left':
         S.state = 'bot';
         S.agent = '';
         S.queue = null;
+        S.lm = 0;
         showTyping(false);
         break;
       case 'closed':
         S.state = 'closed';
+        S.lm = 0;
         break;
     }
   }
@@ -886,6 +931,10 @@
   let lastLang = '';
   function error(e) {
     const msg = e.message || '';
+    if (e.ref && e.ref === lmId) {
+      lmDone(msg || t('ErrInternal'));
+      return;
+    }
     if (e.ref) {
       const o = S.outbox.find((x) => x.id === e.ref);
       if (!o) return;
@@ -1000,8 +1049,54 @@
   }
 
   function talkToPerson() {
-    submit(t('TalkToPerson'));
+    ctl('handoff');
     $.input.focus();
+  }
+
+  // ctl sends a frame of the agent queue (handoff, cancel). They get no ack and are not kept
+  // in the outbox: their result is a stored event, so they go out only on a live connection.
+  function ctl(type) {
+    if (online()) send({ type });
+    else note(t('WidgetNotConnected'), 'note error');
+  }
+
+  function send(f) {
+    bucket.take(); // not limited by the server today; counted all the same
+    ws.send(JSON.stringify(f));
+  }
+
+  // leaveMessage checks the leave-a-message form and sends it. The message_left event confirms
+  // it (and hides the form); an error, or the connection lost first, lets the visitor send again.
+  let lmId = '';
+  let lmBusy = 0;
+  function leaveMessage() {
+    if (lmBusy) return;
+    const contact = $.lmContact.value.trim();
+    const text = $.lmText.value.trim();
+    const nc = [...contact].length;
+    const nt = [...text].length;
+    const bad = !nc ? [$.lmContact, t('WidgetContactMissing')]
+      : nc > MAX_CONTACT ? [$.lmContact, t('WidgetContactTooLong', { Count: MAX_CONTACT })]
+        : !nt ? [$.lmText, t('WidgetMessageMissing')]
+          : nt > MAX_CHARS ? [$.lmText, t('ErrTooLong', { Count: MAX_CHARS })]
+            : !online() ? [$.lmSend, t('WidgetNotConnected')] : null;
+    for (const el of [$.lmContact, $.lmText]) el.setAttribute('aria-invalid', String(!!bad && bad[0] === el));
+    $.lmErr.textContent = bad ? bad[1] : '';
+    if (bad) {
+      bad[0].focus();
+      return;
+    }
+    lmId = newId();
+    send({ type: 'leave_message', id: lmId, text, contact });
+    lmBusy = setTimeout(() => lmDone(''), ACK_WAIT);
+    $.lmSend.setAttribute('aria-disabled', 'true');
+  }
+
+  function lmDone(err) {
+    clearTimeout(lmBusy);
+    lmBusy = 0;
+    $.lmSend.removeAttribute('aria-disabled');
+    $.lmErr.textContent = err;
   }
 
   function sendLang() {
@@ -1105,6 +1200,8 @@
     sent.clear();
     for (const k of Object.keys(fbOut)) delete fbOut[k];
     $.confirm.hidden = true;
+    lmDone('');
+    $.lmText.value = '';
     save();
     renderAll();
     connect();

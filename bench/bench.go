@@ -152,6 +152,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 			if runCtx.Err() != nil {
 				return
 			}
+			c.Close() // its descriptor is needed for the new connection
 			// The connection is gone (a restart): reconnect with backoff and resume, after a
 			// random pause, as the widget does, so that thousands of clients do not all knock at
 			// the same instant.

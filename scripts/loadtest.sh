@@ -17,22 +17,27 @@ addr=127.0.0.1:18080
 serve() {
   "$bin" serve -addr "$addr" -data "$data" -log-level warn \
     -max-conns-per-ip 0 -ip-msg-rate 0 -msg-rate 100 -msg-burst 100 >>"$data/serve.log" 2>&1 &
-  echo $!
+  pid=$!
+  pids+=("$pid")
 }
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 wait_up() { for _ in $(seq 100); do curl -fs "http://$addr/readyz" >/dev/null && return; sleep 0.1; done; echo "server did not start" >&2; exit 1; }
 
-pid=$(serve); wait_up
+serve; wait_up
 echo "# steady state: $conns connections, $rate questions/s, ${secs}s" >&2
 "$bin" bench -url "ws://$addr/ws" -conns "$conns" -rate "$rate" -duration "${secs}s"
 kill "$pid"; wait "$pid" 2>/dev/null || true
 
-pid=$(serve); wait_up
+serve; wait_up
 echo "# restart: $conns connections, the server restarted mid-run" >&2
-"$bin" bench -url "ws://$addr/ws" -conns "$conns" -rate 200 -duration 40s &
+"$bin" bench -url "ws://$addr/ws" -conns "$conns" -rate 200 -duration 40s 2>"$data/bench.log" &
 bench=$!
-# The ramp takes conns/2000 seconds; restart well after it.
-sleep $(( conns / 2000 + 15 ))
+# Restart once every connection is open and the questions have started.
+until grep -q 'connections open after' "$data/bench.log"; do sleep 0.5; done
+sleep 10
 kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
-pid=$(serve)
+serve
 wait "$bench"
+grep -v 'connections open$' "$data/bench.log" >&2 || true
 kill "$pid"; wait "$pid" 2>/dev/null || true

@@ -15,15 +15,16 @@ CREATE TABLE conversations (
 CREATE INDEX conversations_state_updated ON conversations (state, updated_at);
 
 CREATE TABLE messages (
+    id              INTEGER PRIMARY KEY,     -- rows are appended in order: new pages only
     conversation_id TEXT NOT NULL REFERENCES conversations (id),
     seq             INTEGER NOT NULL,
     client_id       TEXT,                    -- the visitor's id for the message, for retries
     role            TEXT NOT NULL,           -- visitor | bot | agent | system
     kind            TEXT NOT NULL,           -- message | event
     body            TEXT NOT NULL,           -- JSON
-    created_at      INTEGER NOT NULL,
-    PRIMARY KEY (conversation_id, seq)
-) WITHOUT ROWID;
+    created_at      INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX messages_seq ON messages (conversation_id, seq);
 CREATE UNIQUE INDEX messages_client_id ON messages (conversation_id, client_id) WHERE client_id IS NOT NULL;
 
 CREATE TABLE feedback (

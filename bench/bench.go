@@ -194,6 +194,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 
 	// Ramp up.
 	dialEvery := time.Duration(float64(time.Second) / max(cfg.DialRate, 1))
+	consecutive := 0 // dial failures in a row
 	start := time.Now()
 	for i := range cfg.Conns {
 		if ctx.Err() != nil {
@@ -203,7 +204,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		if len(sources) > 0 {
 			cn.local = &net.TCPAddr{IP: sources[i%len(sources)].(*net.TCPAddr).IP}
 		}
-		dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+		dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
 		c, err := client.Dial(dctx, cfg.URL, &cn.sess, client.Options{LocalAddr: cn.local})
 		dcancel()
 		if err != nil {
@@ -213,12 +214,20 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 				break
 			}
 			errCount.Add(1)
+			consecutive++
 			fmt.Fprintf(cfg.Log, "bench: dial %d: %v\n", i, err)
+			if consecutive >= 3 && len(conns) > 0 {
+				// The server stopped completing handshakes: most often its own open-files
+				// limit (each connection holds a descriptor there too).
+				fmt.Fprintf(cfg.Log, "bench: the server stopped accepting after %d connections (its open-files limit?); holding those\n", len(conns))
+				break
+			}
 			if errCount.Load() > 100 {
 				return fmt.Errorf("bench: too many dial errors, last: %w", err)
 			}
 			continue
 		}
+		consecutive = 0
 		cn.c = c
 		conns = append(conns, cn)
 		wg.Add(1)

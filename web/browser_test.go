@@ -374,8 +374,11 @@ func TestTextIsText(t *testing.T) {
 	if got := js[string](p, `__hl.$('.msg.you .text').textContent`); got != evil {
 		t.Errorf("visitor message: got %q, want the text as typed", got)
 	}
-	// Everything the server says, with markup in every field the widget shows. (The question
-	// above was handed off, and the conversation queued: state bot again for the suggestions.)
+	// The question above was handed off: wait for the queue's notices (seqs 4 and 5), so that
+	// they do not arrive after the frames injected below and queue the conversation again.
+	p.wait("the queue notices", `__hl.$$('.log [data-seq="5"]').length === 1`)
+	// Everything the server says, with markup in every field the widget shows (state bot
+	// again for the suggestions).
 	p.do(`(() => { const x = (n) => '<img src=x onerror="window.__pwned=' + n + '">';
 	  const now = new Date().toISOString();
 	  __hl.inject({type: 'event', message: {seq: 49, kind: 'event', from: 'system', event: 'agent_left', time: now}});

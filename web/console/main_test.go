@@ -429,6 +429,9 @@ func (b *browser) login(s *testServer, name, password string) {
 	if path := eval[string](b, `location.pathname`); path != "/console/login" {
 		b.t.Fatalf("not logged in, /console/ went to %s, want /console/login", path)
 	}
+	// The page stays hidden (body.loading, visibility: hidden) until its text is loaded, and
+	// WaitVisible does not see visibility: wait for the page itself.
+	b.wait("the login page, shown", `!document.body.classList.contains("loading")`)
 	b.run("log in",
 		chromedp.WaitVisible(chromedp.ID("login-form")),
 		chromedp.SendKeys(chromedp.ID("name"), name),

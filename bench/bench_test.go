@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotline12367/hotline/kb"
-	"github.com/hotline12367/hotline/locales"
+	"github.com/hotline12367/hotline/internal/testenv"
 	"github.com/hotline12367/hotline/server"
 	"github.com/hotline12367/hotline/store"
 )
@@ -19,26 +18,15 @@ import (
 // The load tool against a real server: every connection opens, the questions are answered,
 // and the result is one JSON line with the documented fields.
 func TestRun(t *testing.T) {
-	entries, err := kb.Load(kb.Embedded())
-	if err != nil {
-		t.Fatal(err)
-	}
-	engine, err := kb.New(entries, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer engine.Close()
-	cat, err := locales.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine, cat := testenv.Engine(), testenv.Catalog()
+	defer testenv.Close()
 	db, err := store.Open(filepath.Join(t.TempDir(), "h.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	cfg := server.DefaultConfig()
-	cfg.MessageRate, cfg.MessageBurst, cfg.IPMessageRate, cfg.MaxConnsPerIP = 100, 100, 0, 0
+	cfg := testenv.Config()
+	cfg.MaxConnsPerIP = 0
 	srv := server.New(cfg, server.Options{Engine: engine, Catalog: cat, Store: db})
 	srv.Start(context.Background())
 	ts := httptest.NewServer(srv)

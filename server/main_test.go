@@ -1,11 +1,11 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hotline12367/hotline/internal/testenv"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -19,18 +19,15 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/hotline12367/hotline/client"
-	"github.com/hotline12367/hotline/kb"
-	"github.com/hotline12367/hotline/locales"
 	"github.com/hotline12367/hotline/protocol"
 	"github.com/hotline12367/hotline/server"
 	"github.com/hotline12367/hotline/store"
 )
 
-// The engine and the catalog are built once for the package: building the index is the
-// slowest part of starting a server, and both are safe for concurrent use.
+// The engine and the catalog are the test binary's, built once (testenv).
 var (
-	engine  *kb.Engine
-	catalog *locales.Catalog
+	engine  = testenv.Engine()
+	catalog = testenv.Catalog()
 )
 
 // closeEngine runs the tests and then stops the engine's index, so that goleak, which checks
@@ -39,7 +36,7 @@ type closeEngine struct{ m *testing.M }
 
 func (c closeEngine) Run() int {
 	code := c.m.Run()
-	if err := engine.Close(); err != nil {
+	if err := testenv.Close(); err != nil {
 		fmt.Println("close engine:", err)
 		return 1
 	}
@@ -47,16 +44,6 @@ func (c closeEngine) Run() int {
 }
 
 func TestMain(m *testing.M) {
-	entries, err := kb.Load(kb.Embedded())
-	if err != nil {
-		panic(err)
-	}
-	if engine, err = kb.New(entries, 0); err != nil {
-		panic(err)
-	}
-	if catalog, err = locales.Load(); err != nil {
-		panic(err)
-	}
 	goleak.VerifyTestMain(closeEngine{m},
 		// bleve's analysis workers are started by its package init and live as long as the
 		// process: not ours to stop.
@@ -66,15 +53,9 @@ func TestMain(m *testing.M) {
 // waitTime bounds every wait for a frame: generous, because CI runs -race on two cores.
 const waitTime = 15 * time.Second
 
-// testConfig is DefaultConfig with the message rate limits out of the way; the tests of the
-// limits set their own.
-func testConfig() server.Config {
-	cfg := server.DefaultConfig()
-	cfg.MessageRate, cfg.MessageBurst = 1000, 1000
-	cfg.IPMessageRate, cfg.IPMessageBurst = 1000, 1000
-	cfg.Workers = 4
-	return cfg
-}
+// testConfig is the tests' configuration: no message rate limits in the way (the tests of the
+// limits set their own).
+func testConfig() server.Config { return testenv.Config() }
 
 // testServer is a real server (server.New over the embedded knowledge base, the locales and a
 // SQLite file in a temp dir) behind an httptest.Server. restart stops it and starts a new
@@ -88,27 +69,9 @@ type testServer struct {
 	srv *server.Server
 	db  *store.SQLite
 	ts  *httptest.Server
-	log *logBuffer // what every server of the test logged, shown when the test fails
+	log *testenv.LogBuffer // what every server of the test logged, shown when the test fails
 	// setup, when set, runs on each new server before Start (to add channels, routes).
 	setup func(srv *server.Server)
-}
-
-// logBuffer collects a server's log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startServer starts a server with cfg and the clock now (nil: time.Now); it is stopped when
@@ -121,7 +84,7 @@ func startServer(t *testing.T, cfg server.Config, now func() time.Time) *testSer
 // startServerWith is startServer with a setup run on each new server before Start.
 func startServerWith(t *testing.T, cfg server.Config, now func() time.Time, setup func(*server.Server)) *testServer {
 	t.Helper()
-	s := &testServer{t: t, cfg: cfg, now: now, path: filepath.Join(t.TempDir(), "hotline.db"), log: &logBuffer{}, setup: setup}
+	s := &testServer{t: t, cfg: cfg, now: now, path: filepath.Join(t.TempDir(), "hotline.db"), log: &testenv.LogBuffer{}, setup: setup}
 	s.start()
 	t.Cleanup(func() {
 		s.stop()

@@ -1,10 +1,10 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/hotline12367/hotline/internal/testenv"
 	"html"
 	"log/slog"
 	"net"
@@ -23,33 +23,21 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	hkb "github.com/hotline12367/hotline/kb"
-	"github.com/hotline12367/hotline/locales"
 	"github.com/hotline12367/hotline/server"
 	"github.com/hotline12367/hotline/store"
 	"github.com/hotline12367/hotline/web"
 )
 
-// The engine and the catalog are built once for the package, as in the server's tests.
+// The engine and the catalog are the test binary's, built once (testenv).
 var (
-	engine  *hkb.Engine
-	catalog *locales.Catalog
+	engine  = testenv.Engine()
+	catalog = testenv.Catalog()
 )
 
 func TestMain(m *testing.M) {
-	entries, err := hkb.Load(hkb.Embedded())
-	if err != nil {
-		panic(err)
-	}
-	if engine, err = hkb.New(entries, 0); err != nil {
-		panic(err)
-	}
-	if catalog, err = locales.Load(); err != nil {
-		panic(err)
-	}
 	code := m.Run()
 	stopBrowser()
-	engine.Close()
+	testenv.Close()
 	os.Exit(code)
 }
 
@@ -64,29 +52,12 @@ type testServer struct {
 	t       *testing.T
 	addr    string
 	path    string
-	log     *logBuffer
+	log     *testenv.LogBuffer
 	origins []string
 
 	srv *server.Server
 	db  *store.SQLite
 	hs  *httptest.Server
-}
-
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func startServer(t *testing.T) *testServer { return startServerOrigins(t, nil) }
@@ -98,7 +69,7 @@ func startServerOrigins(t *testing.T, origins []string) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &testServer{t: t, addr: ln.Addr().String(), path: filepath.Join(t.TempDir(), "hotline.db"), log: &logBuffer{}, origins: origins}
+	s := &testServer{t: t, addr: ln.Addr().String(), path: filepath.Join(t.TempDir(), "hotline.db"), log: &testenv.LogBuffer{}, origins: origins}
 	s.start(ln)
 	t.Cleanup(func() {
 		s.stop()

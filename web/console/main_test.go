@@ -1,11 +1,11 @@
 package console_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"github.com/hotline12367/hotline/internal/testenv"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,56 +22,26 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/hotline12367/hotline/client"
-	"github.com/hotline12367/hotline/kb"
-	"github.com/hotline12367/hotline/locales"
 	"github.com/hotline12367/hotline/protocol"
 	"github.com/hotline12367/hotline/server"
 	"github.com/hotline12367/hotline/store"
 	"github.com/hotline12367/hotline/web/console"
 )
 
-// The engine and the catalog are built once for the package, as in the server's tests.
+// The engine and the catalog are the test binary's, built once (testenv).
 var (
-	engine  *kb.Engine
-	catalog *locales.Catalog
+	engine  = testenv.Engine()
+	catalog = testenv.Catalog()
 )
 
 func TestMain(m *testing.M) {
-	entries, err := kb.Load(kb.Embedded())
-	if err != nil {
-		panic(err)
-	}
-	if engine, err = kb.New(entries, 0); err != nil {
-		panic(err)
-	}
-	if catalog, err = locales.Load(); err != nil {
-		panic(err)
-	}
 	code := m.Run()
-	engine.Close()
+	testenv.Close()
 	os.Exit(code)
 }
 
 // waitTime bounds every wait: generous, because CI runs -race on two cores.
 const waitTime = 20 * time.Second
-
-// logBuffer collects a server's log lines, shown when a test fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // testServer is a real hotline server (the embedded knowledge base, the locales, SQLite in a
 // temp dir) with the console mounted as cmd/hotline mounts it. It keeps its address across
@@ -80,7 +50,7 @@ type testServer struct {
 	t    *testing.T
 	addr string
 	path string
-	log  *logBuffer
+	log  *testenv.LogBuffer
 
 	srv *server.Server
 	db  *store.SQLite
@@ -89,7 +59,7 @@ type testServer struct {
 
 func startServer(t *testing.T) *testServer {
 	t.Helper()
-	s := &testServer{t: t, path: filepath.Join(t.TempDir(), "hotline.db"), log: &logBuffer{}}
+	s := &testServer{t: t, path: filepath.Join(t.TempDir(), "hotline.db"), log: &testenv.LogBuffer{}}
 	s.start()
 	t.Cleanup(func() {
 		s.stop()
@@ -106,10 +76,7 @@ func (s *testServer) start() {
 	if err != nil {
 		s.t.Fatalf("store.Open: %v", err)
 	}
-	cfg := server.DefaultConfig()
-	cfg.MessageRate, cfg.MessageBurst = 1000, 1000
-	cfg.IPMessageRate, cfg.IPMessageBurst = 1000, 1000
-	cfg.Workers = 4
+	cfg := testenv.Config()
 	srv := server.New(cfg, server.Options{Engine: engine, Catalog: catalog, Store: db,
 		Logger: slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	srv.Handle("/console/", console.Handler(srv))

@@ -18,7 +18,6 @@ var (
 	ErrAtCapacity   = errors.New("queue: agent is at capacity")
 	ErrUnknownAgent = errors.New("queue: unknown agent")
 	ErrNotAssigned  = errors.New("queue: conversation is not the agent's")
-	ErrLanguage     = errors.New("queue: agent does not speak the conversation's language")
 )
 
 // Entry is a conversation waiting for an agent.

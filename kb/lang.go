@@ -108,10 +108,13 @@ func (h *hanConv) toTraditional(s, region string) string {
 	if err != nil {
 		return s
 	}
-	// 发 is 發 (issue, send) or 髮 (hair); the dictionaries sometimes pick hair for
-	// phrases they lack (换发 -> 換髮), and hair never comes up in immigration answers.
-	return strings.ReplaceAll(out, "髮", "發")
+	// Characters with two traditional forms, where the dictionaries sometimes pick the one
+	// that never fits immigration answers: 发 is 發 (issue) not 髮 (hair) in 换发; 签 is 簽
+	// (visa, sign) not 籤 (lot, tag) in 免签.
+	return traditionalFixes.Replace(out)
 }
+
+var traditionalFixes = strings.NewReplacer("髮", "發", "籤", "簽")
 
 // simplifyScript returns the text in simplified characters and the script it was written in:
 // "Hant" or "Hans" when some of its characters belong to one script only, "" when all of them

@@ -12,9 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 //go:embed migrations/*.sql
@@ -23,15 +25,30 @@ var migrations embed.FS
 // SQLite is the store on one database file. Reads run on a pool of connections; every write
 // goes through one goroutine that commits waiting writes together (group commit), so many
 // visitors writing at once cost one transaction, not one each.
+//
+// The writer never checkpoints (wal_autocheckpoint is off on its connection): a checkpoint
+// copies pages from the WAL into the database file, and every write waiting behind it would
+// wait as long. The checkpointer goroutine copies them instead, on a connection of its own and
+// in PASSIVE mode, beside the writer. The WAL file starts over only when a write begins with
+// every frame copied; under steady writes that moment may never come, so once the WAL is long
+// the writer itself copies the few frames written since, between two batches (restartWAL).
 type SQLite struct {
 	read   *sql.DB
 	write  *sql.DB
+	ckpt   *sql.DB
 	writes chan *writeReq
 	stmts  map[string]*sql.Stmt // prepared once: parsing SQL costs more than running it
 
 	mu     sync.RWMutex // guards closed against sends on writes
 	closed bool
 	done   chan struct{}
+
+	restart     chan bool // the checkpointer asks the writer to start the WAL over (true: whatever it costs)
+	stopCkpt    chan struct{}
+	ckptDone    chan struct{}
+	walRestart  int // WAL frames past which the WAL is started over
+	ckptEvery   time.Duration
+	checkpoints atomic.Int64 // RESTART checkpoints run by the writer, for tests
 }
 
 type writeReq struct {
@@ -39,19 +56,37 @@ type writeReq struct {
 	errc chan error
 }
 
-// maxBatch is the most writes committed in one transaction.
-const maxBatch = 256
+// maxBatch is the most writes committed in one transaction. batchWait is how long the writer,
+// when writes come in close together, waits for more to commit with the first: one transaction
+// writes the pages its writes share (the table's last page, index pages) once, where one
+// transaction each would write them each time. An idle server commits at once.
+const (
+	maxBatch  = 256
+	batchWait = time.Millisecond
+)
+
+// Checkpoint settings: the checkpointer copies frames every ckptEvery, and the WAL starts over
+// past walRestartFrames frames (of one 4 KiB page each): 64 MiB.
+const (
+	ckptEvery        = 100 * time.Millisecond
+	walRestartFrames = 16384
+)
 
 // Open opens (creating it if needed) the database file path, runs the migrations it lacks and
 // starts the writer.
 func Open(path string) (*SQLite, error) {
+	return open(path, walRestartFrames, ckptEvery)
+}
+
+func open(path string, walRestart int, ckptEvery time.Duration) (*SQLite, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := mkdirAll(dir); err != nil {
 			return nil, err
 		}
 	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
-		"&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)&_txlock=immediate"
+		"&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)&_pragma=wal_autocheckpoint(0)" +
+		"&_pragma=journal_size_limit(67108864)&_txlock=immediate"
 	write, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
@@ -67,8 +102,16 @@ func Open(path string) (*SQLite, error) {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
 	read.SetMaxOpenConns(4)
-	s := &SQLite{read: read, write: write, writes: make(chan *writeReq, 1024), done: make(chan struct{}),
-		stmts: map[string]*sql.Stmt{}}
+	ckpt, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	ckpt.SetMaxOpenConns(1)
+	s := &SQLite{read: read, write: write, ckpt: ckpt, writes: make(chan *writeReq, 1024), done: make(chan struct{}),
+		stmts: map[string]*sql.Stmt{}, restart: make(chan bool, 1), stopCkpt: make(chan struct{}),
+		ckptDone: make(chan struct{}), walRestart: walRestart, ckptEvery: ckptEvery}
 	for name, q := range writeQueries {
 		if s.stmts[name], err = write.Prepare(q); err != nil {
 			s.closeDBs()
@@ -82,6 +125,7 @@ func Open(path string) (*SQLite, error) {
 		}
 	}
 	go s.writer()
+	go s.checkpointer()
 	return s, nil
 }
 
@@ -89,16 +133,25 @@ func (s *SQLite) closeDBs() error {
 	for _, st := range s.stmts {
 		st.Close()
 	}
-	return errors.Join(s.read.Close(), s.write.Close())
+	return errors.Join(s.read.Close(), s.ckpt.Close(), s.write.Close())
 }
 
-const convColumns = `id, token_hash, lang, script, lang_chosen, channel, channel_user, state, last_seq, created_at, updated_at, token_expires_at`
+// convColumns are a conversation's columns; its last seq comes from its messages.
+const convColumns = `id, token_hash, lang, script, lang_chosen, channel, channel_user, state,
+	(SELECT coalesce(max(seq), 0) FROM messages WHERE conversation_id = conversations.id),
+	created_at, updated_at, token_expires_at`
+
+// touchEvery is how stale a conversation's updated_at may grow before a new message rewrites
+// it. Idle conversations are closed after far longer (IdleConversations), and rewriting the
+// conversation's row and index entries with every message would double the cost of storing it.
+const touchEvery = time.Minute
 
 var writeQueries = map[string]string{
 	"dup": `SELECT seq, role, kind, body, created_at FROM messages
 		WHERE conversation_id = ? AND client_id = ?`,
-	"nextSeq": `UPDATE conversations SET last_seq = last_seq + ?, updated_at = ?
-		WHERE id = ? RETURNING last_seq`,
+	"lastSeq": `SELECT coalesce(max(seq), 0) FROM messages WHERE conversation_id = ?`,
+	"setLang": `UPDATE conversations SET lang = ?, script = ?, lang_chosen = 0 WHERE id = ?`,
+	"touch":   `UPDATE conversations SET updated_at = ?1 WHERE id = ?2 AND updated_at < ?1 - ?3`,
 	"insertMessage": `INSERT INTO messages (conversation_id, seq, client_id, role, kind, body, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 	// A question and its answer in one statement: the commonest write.
@@ -163,21 +216,97 @@ func migrate(db *sql.DB) error {
 // commits them together.
 func (s *SQLite) writer() {
 	defer close(s.done)
-	for first := range s.writes {
+	timer := time.NewTimer(batchWait)
+	timer.Stop()
+	var lastEnd time.Time
+	for {
+		var first *writeReq
+		select {
+		case r, ok := <-s.writes:
+			if !ok {
+				return
+			}
+			first = r
+		case force := <-s.restart:
+			s.restartWAL(force)
+			continue
+		}
 		batch := []*writeReq{first}
-	more:
-		for len(batch) < maxBatch {
-			select {
-			case r, ok := <-s.writes:
-				if !ok {
+		if time.Since(lastEnd) < batchWait {
+			// Writes come in close together: gather them for a moment.
+			timer.Reset(batchWait)
+		gather:
+			for len(batch) < maxBatch {
+				select {
+				case r, ok := <-s.writes:
+					if !ok {
+						break gather
+					}
+					batch = append(batch, r)
+				case <-timer.C:
+					break gather
+				}
+			}
+			timer.Stop()
+		} else {
+		more:
+			for len(batch) < maxBatch {
+				select {
+				case r, ok := <-s.writes:
+					if !ok {
+						break more
+					}
+					batch = append(batch, r)
+				default:
 					break more
 				}
-				batch = append(batch, r)
-			default:
-				break more
 			}
 		}
 		s.commit(batch)
+		lastEnd = time.Now()
+	}
+}
+
+// restartWAL copies the frames the checkpointer has not copied yet (few: it asks just after
+// copying), so that the next write starts the WAL over. PASSIVE never waits: when a reader
+// still reads old frames, the WAL goes on and the checkpointer asks again. Only a WAL far past
+// its bound (force) gets a RESTART checkpoint, which waits for readers and holds writes back
+// meanwhile.
+func (s *SQLite) restartWAL(force bool) {
+	mode := "PASSIVE"
+	if force {
+		mode = "RESTART"
+	}
+	var busy, frames, copied int
+	if err := s.write.QueryRow(`PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &frames, &copied); err == nil && busy == 0 && frames == copied {
+		s.checkpoints.Add(1)
+	}
+}
+
+// checkpointer copies the WAL's frames into the database file until Close, and asks the writer
+// to start the WAL over once it is long. When that keeps failing (a reader in the old frames
+// each time), the WAL grows until the writer's RESTART waits for the readers: the file stays
+// bounded either way.
+func (s *SQLite) checkpointer() {
+	defer close(s.ckptDone)
+	t := time.NewTicker(s.ckptEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopCkpt:
+			return
+		case <-t.C:
+		}
+		var busy, frames, copied int
+		if err := s.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
+			continue // busy or closing: the next tick tries again
+		}
+		if frames >= s.walRestart {
+			select {
+			case s.restart <- frames >= 16*s.walRestart:
+			default:
+			}
+		}
 	}
 }
 
@@ -258,7 +387,15 @@ func (s *SQLite) Close() error {
 	close(s.writes)
 	s.mu.Unlock()
 	<-s.done
+	close(s.stopCkpt)
+	<-s.ckptDone
 	return s.closeDBs()
+}
+
+// isConstraint reports whether err is SQLite's constraint error with the extended code.
+func isConstraint(err error, code int) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code() == code
 }
 
 func ms(t time.Time) int64     { return t.UnixMilli() }
@@ -274,8 +411,8 @@ func nullString(s string) any {
 func (s *SQLite) CreateConversation(ctx context.Context, c Conversation) error {
 	return s.do(ctx, func(tx *sql.Tx) error {
 		_, err := tx.Exec(`INSERT INTO conversations
-			(id, token_hash, lang, script, lang_chosen, channel, channel_user, state, last_seq, created_at, updated_at, token_expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
+			(id, token_hash, lang, script, lang_chosen, channel, channel_user, state, created_at, updated_at, token_expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, c.TokenHash, c.Lang, c.Script, c.LangChosen, c.Channel, c.ChannelUser, c.State,
 			ms(c.CreatedAt), ms(c.UpdatedAt), ms(c.TokenExpiresAt))
 		return err
@@ -352,6 +489,17 @@ func (s *SQLite) Append(ctx context.Context, m Message) (Message, error) {
 // When the first has a ClientID already stored, nothing is written and AppendAll returns the
 // stored message alone with ErrDuplicate.
 func (s *SQLite) AppendAll(ctx context.Context, msgs []Message) ([]Message, error) {
+	return s.appendAll(ctx, msgs, nil)
+}
+
+// AppendAllLang is AppendAll that also records, in the same transaction, the language the
+// conversation is now held in, as detected (not chosen by the visitor): the language of an
+// answer follows the question's, and a second write would double the wait for both.
+func (s *SQLite) AppendAllLang(ctx context.Context, msgs []Message, lang, script string) ([]Message, error) {
+	return s.appendAll(ctx, msgs, &[2]string{lang, script})
+}
+
+func (s *SQLite) appendAll(ctx context.Context, msgs []Message, lang *[2]string) ([]Message, error) {
 	if len(msgs) == 0 {
 		return nil, nil
 	}
@@ -359,47 +507,56 @@ func (s *SQLite) AppendAll(ctx context.Context, msgs []Message) ([]Message, erro
 	var dupBody string
 	var dupCreated int64
 	out := make([]Message, len(msgs))
+	// The insert comes first and the duplicate is looked up only when the unique index refuses
+	// it: retries are rare, and every statement costs in the one writer.
 	err := s.do(ctx, func(tx *sql.Tx) error {
-		if first := msgs[0]; first.ClientID != "" {
-			err := tx.Stmt(s.stmts["dup"]).QueryRow(first.ConversationID, first.ClientID).
-				Scan(&dup.Seq, &dup.Role, &dup.Kind, &dupBody, &dupCreated)
-			if err == nil {
-				dup.ConversationID, dup.ClientID, dup.Body = first.ConversationID, first.ClientID, []byte(dupBody)
-				dup.CreatedAt = fromMS(dupCreated)
-				return ErrDuplicate
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-		}
+		conv := msgs[0].ConversationID
 		var last int64
-		err := tx.Stmt(s.stmts["nextSeq"]).QueryRow(len(msgs), ms(msgs[len(msgs)-1].CreatedAt),
-			msgs[0].ConversationID).Scan(&last)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
+		if err := tx.Stmt(s.stmts["lastSeq"]).QueryRow(conv).Scan(&last); err != nil {
 			return err
 		}
-		var args []any
+		args := make([]any, 0, 7*len(msgs))
 		for i, m := range msgs {
-			if m.ConversationID != msgs[0].ConversationID {
+			if m.ConversationID != conv {
 				return fmt.Errorf("store: append: messages of two conversations")
 			}
-			m.Seq = last - int64(len(msgs)-1-i)
+			m.Seq = last + int64(i) + 1
 			out[i] = m
 			args = append(args, m.ConversationID, m.Seq, nullString(m.ClientID), m.Role, m.Kind, string(m.Body), ms(m.CreatedAt))
 		}
+		var err error
 		if len(msgs) == 2 {
-			_, err := tx.Stmt(s.stmts["insertMessages2"]).Exec(args...)
+			_, err = tx.Stmt(s.stmts["insertMessages2"]).Exec(args...)
+		} else {
+			for i := range msgs {
+				if _, err = tx.Stmt(s.stmts["insertMessage"]).Exec(args[i*7 : i*7+7]...); err != nil {
+					break
+				}
+			}
+		}
+		switch {
+		case isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY):
+			return ErrNotFound
+		case isConstraint(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) && msgs[0].ClientID != "" && strings.Contains(err.Error(), "client_id"):
+			// The statement failed as a whole: nothing of this append was written.
+			if err := tx.Stmt(s.stmts["dup"]).QueryRow(conv, msgs[0].ClientID).
+				Scan(&dup.Seq, &dup.Role, &dup.Kind, &dupBody, &dupCreated); err != nil {
+				return err
+			}
+			dup.ConversationID, dup.ClientID, dup.Body = conv, msgs[0].ClientID, []byte(dupBody)
+			dup.CreatedAt = fromMS(dupCreated)
+			return ErrDuplicate
+		case err != nil:
 			return err
 		}
-		for i := range msgs {
-			if _, err := tx.Stmt(s.stmts["insertMessage"]).Exec(args[i*7 : i*7+7]...); err != nil {
+		at := ms(msgs[len(msgs)-1].CreatedAt)
+		if lang != nil {
+			if _, err = tx.Stmt(s.stmts["setLang"]).Exec(lang[0], lang[1], conv); err != nil {
 				return err
 			}
 		}
-		return nil
+		_, err = tx.Stmt(s.stmts["touch"]).Exec(at, conv, touchEvery.Milliseconds())
+		return err
 	})
 	if errors.Is(err, ErrDuplicate) {
 		return []Message{dup}, ErrDuplicate
@@ -479,7 +636,7 @@ func (s *SQLite) IdleConversations(ctx context.Context, before time.Time, limit 
 // visitor's: questions acknowledged but not answered when the server last stopped.
 func (s *SQLite) Unanswered(ctx context.Context, limit int) ([]string, error) {
 	return s.ids(ctx, `SELECT c.id FROM conversations c JOIN messages m
-		ON m.conversation_id = c.id AND m.seq = c.last_seq
+		ON m.conversation_id = c.id AND m.seq = (SELECT max(seq) FROM messages WHERE conversation_id = c.id)
 		WHERE c.state = 'bot' AND m.role = 'visitor' LIMIT ?`, limit)
 }
 

@@ -381,3 +381,24 @@ func TestAppendAll(t *testing.T) {
 		t.Errorf("next AppendAll: got %+v, %v, want seq 3 (no seq lost to the failures)", got, err)
 	}
 }
+
+func TestAppendAllLang(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "h.db"))
+	ctx := context.Background()
+	newConversation(t, db, "c1") // in French
+	got, err := db.AppendAllLang(ctx, []store.Message{message("c1", "q1", "¿cuánto?"), message("c1", "", "respuesta")}, "es", "")
+	if err != nil || len(got) != 2 || got[1].Seq != 2 {
+		t.Fatalf("AppendAllLang: got %+v, %v", got, err)
+	}
+	c, err := db.Conversation(ctx, "c1")
+	if err != nil || c.Lang != "es" || c.LangChosen || c.LastSeq != 2 {
+		t.Fatalf("after AppendAllLang: got %+v, %v, want es, detected, last seq 2", c, err)
+	}
+	// A retry changes nothing, the language included.
+	if _, err := db.AppendAllLang(ctx, []store.Message{message("c1", "q1", "¿cuánto?")}, "zh", "Hant"); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("retry: got %v, want ErrDuplicate", err)
+	}
+	if c, _ := db.Conversation(ctx, "c1"); c.Lang != "es" || c.Script != "" {
+		t.Errorf("after a retry: got language %s-%s, want es", c.Lang, c.Script)
+	}
+}

@@ -63,6 +63,7 @@ type job struct {
 	client *client // nil for work of the server's own (answering after a restart, closing)
 	frame  protocol.ClientFrame
 	run    func(r *room) // set for server work
+	at     time.Time     // when the frame arrived
 }
 
 func newHub(s *Server) *hub {
@@ -331,6 +332,7 @@ func (r *room) run(j job) {
 	switch f.Type {
 	case protocol.TypeMessage:
 		r.visitorMessage(ctx, c, f)
+		r.h.s.metrics.replySeconds.Observe(time.Since(j.at).Seconds())
 	case protocol.TypeLang:
 		r.chooseLang(ctx, c, f.Lang)
 	case protocol.TypeFeedback:

@@ -15,6 +15,7 @@ type metrics struct {
 	answers       *prometheus.CounterVec
 	handoffs      *prometheus.CounterVec
 	answerSeconds prometheus.Histogram
+	replySeconds  prometheus.Histogram
 	errors        *prometheus.CounterVec
 }
 
@@ -41,12 +42,17 @@ func newMetrics() *metrics {
 			Help:    "Time the engine took to answer a question.",
 			Buckets: []float64{.00005, .0001, .0002, .0005, .001, .002, .005, .01, .025, .05, .1},
 		}),
+		replySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hotline_reply_seconds",
+			Help:    "Time from a visitor's message arriving to its reply (or acknowledgement) being queued for the connection: the wait for a worker, the engine and the store.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .015, .025, .05, .1, .25, .5, 1},
+		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_errors_total", Help: "Errors returned to clients, by code.",
 		}, []string{"code"}),
 	}
 	m.reg.MustRegister(m.connections, m.messagesIn, m.messagesOut, m.answers, m.handoffs,
-		m.answerSeconds, m.errors,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.answerSeconds, m.replySeconds, m.errors,
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsGC, collectors.MetricsScheduler)), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

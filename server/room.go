@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 	"unicode/utf8"
@@ -37,30 +36,40 @@ func (r *room) appendLocked(ctx context.Context, msgs ...store.Message) ([]store
 // appendFrom is appendLocked for messages sent by the connection from: it gets an ack with
 // the seq of its own message (the first) instead of a copy of it; the rest it gets as everyone.
 func (r *room) appendFrom(ctx context.Context, from *client, msgs ...store.Message) ([]store.Message, error) {
+	return r.appendAs(ctx, from, nil, msgs)
+}
+
+// appendAs is appendFrom that, when lang is set, also moves the conversation to that language
+// (detected, not chosen) in the same transaction.
+func (r *room) appendAs(ctx context.Context, from *client, lang *kb.Pref, msgs []store.Message) ([]store.Message, error) {
 	now := r.h.s.now()
 	for i := range msgs {
 		msgs[i].ConversationID = r.id
 		msgs[i].CreatedAt = now
 	}
-	stored, err := r.h.s.store.AppendAll(ctx, msgs)
+	var stored []store.Message
+	var err error
+	if lang != nil {
+		stored, err = r.h.s.store.AppendAllLang(ctx, msgs, lang.Lang, lang.Script)
+	} else {
+		stored, err = r.h.s.store.AppendAll(ctx, msgs)
+	}
 	if err != nil {
 		return stored, err
+	}
+	if lang != nil {
+		r.conv.Lang, r.conv.Script = lang.Lang, lang.Script
+		for c := range r.clients {
+			c.setLang(*lang)
+		}
 	}
 	for i, m := range stored {
 		r.conv.LastSeq = m.Seq
 		r.deliverLocked(m)
 		if i == 0 && from != nil {
-			from.sendFrame(protocol.ServerFrame{Type: protocol.TypeAck, ID: m.ClientID, Seq: m.Seq})
+			from.enqueue(ackFrame(m.ClientID, m.Seq))
 		}
-		w := wireMessage(m)
-		f := protocol.ServerFrame{Type: protocol.TypeMessage, ConversationID: r.id, Message: &w}
-		if m.Kind == store.KindEvent {
-			f.Type = protocol.TypeEvent
-		}
-		b, err := json.Marshal(f)
-		if err != nil {
-			return stored, err
-		}
+		b := messageFrame(r.id, m)
 		for c := range r.clients {
 			if i == 0 && c == from {
 				continue
@@ -104,20 +113,21 @@ func (r *room) visitorMessage(ctx context.Context, c *client, f protocol.ClientF
 		Body: mustJSON(messageBody{Text: f.Text}),
 	}}
 	var ans *kb.Answer
+	var lang *kb.Pref // the language the conversation moves to, unless the visitor chose one
 	if r.conv.State == store.StateBot {
 		if m, a, ok := r.botAnswer(f.Text); ok {
 			msgs, ans = append(msgs, m), &a
+			if !r.conv.LangChosen && (a.Lang != r.conv.Lang || a.Script != r.conv.Script) {
+				lang = &kb.Pref{Lang: a.Lang, Script: a.Script}
+			}
 		}
 	}
-	stored, err := r.appendFrom(ctx, c, msgs...)
+	stored, err := r.appendAs(ctx, c, lang, msgs)
 	if err == nil {
 		r.lastQuestion = f.Text
 	}
-	if err == nil && ans != nil {
-		r.followLang(ctx, *ans)
-		if ans.Handoff {
-			r.enqueueLocked(ctx, ans.Reason, f.Text)
-		}
+	if err == nil && ans != nil && ans.Handoff {
+		r.enqueueLocked(ctx, ans.Reason, f.Text)
 	}
 	switch {
 	case errors.Is(err, store.ErrDuplicate):

@@ -29,6 +29,7 @@ type Store interface {
 	SetState(ctx context.Context, id, state string, at time.Time) error
 	SetTokenExpiry(ctx context.Context, id string, at time.Time) error
 	AppendAll(ctx context.Context, msgs []store.Message) ([]store.Message, error)
+	AppendAllLang(ctx context.Context, msgs []store.Message, lang, script string) ([]store.Message, error)
 	MessagesAfter(ctx context.Context, conversationID string, after int64, limit int) ([]store.Message, error)
 	Message(ctx context.Context, conversationID string, seq int64) (store.Message, error)
 	SaveFeedback(ctx context.Context, conversationID string, seq int64, helpful bool, at time.Time) error

@@ -311,7 +311,7 @@ func (c *client) handle(f protocol.ClientFrame) {
 		}
 		f.Text = text
 	}
-	r.submit(job{client: c, frame: f})
+	r.submit(job{client: c, frame: f, at: time.Now()})
 }
 
 func (c *client) allow() bool {

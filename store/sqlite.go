@@ -68,8 +68,9 @@ const (
 // Checkpoint settings: the checkpointer copies frames every ckptEvery, and the WAL starts over
 // past walRestartFrames frames (of one 4 KiB page each): 64 MiB.
 const (
-	ckptEvery        = 100 * time.Millisecond
+	ckptEvery        = 20 * time.Millisecond
 	walRestartFrames = 16384
+	restartBacklog   = 64
 )
 
 // Open opens (creating it if needed) the database file path, runs the migrations it lacks and
@@ -86,7 +87,7 @@ func open(path string, walRestart int, ckptEvery time.Duration) (*SQLite, error)
 	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
 		"&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)&_pragma=wal_autocheckpoint(0)" +
-		"&_pragma=journal_size_limit(67108864)&_txlock=immediate"
+		"&_pragma=journal_size_limit(67108864)&_pragma=cache_size(-32768)&_txlock=immediate"
 	write, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
@@ -149,6 +150,9 @@ const touchEvery = time.Minute
 var writeQueries = map[string]string{
 	"dup": `SELECT seq, role, kind, body, created_at FROM messages
 		WHERE conversation_id = ? AND client_id = ?`,
+	"createConversation": `INSERT INTO conversations
+		(id, token_hash, lang, script, lang_chosen, channel, channel_user, state, created_at, updated_at, token_expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	"lastSeq": `SELECT coalesce(max(seq), 0) FROM messages WHERE conversation_id = ?`,
 	"setLang": `UPDATE conversations SET lang = ?, script = ?, lang_chosen = 0 WHERE id = ?`,
 	"touch":   `UPDATE conversations SET updated_at = ?1 WHERE id = ?2 AND updated_at < ?1 - ?3`,
@@ -297,14 +301,22 @@ func (s *SQLite) checkpointer() {
 			return
 		case <-t.C:
 		}
-		var busy, frames, copied int
-		if err := s.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
-			continue // busy or closing: the next tick tries again
-		}
-		if frames >= s.walRestart {
-			select {
-			case s.restart <- frames >= 16*s.walRestart:
-			default:
+		// Past the bound, copy again at once until what remains is little: the writer's copy
+		// of the rest holds every write back while it runs.
+		for try := 0; try < 8; try++ {
+			var busy, frames, copied int
+			if err := s.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
+				break // busy or closing: the next tick tries again
+			}
+			if frames < s.walRestart {
+				break
+			}
+			if force := frames >= 16*s.walRestart; force || frames-copied <= restartBacklog {
+				select {
+				case s.restart <- force:
+				default:
+				}
+				break
 			}
 		}
 	}
@@ -407,15 +419,21 @@ func nullString(s string) any {
 	return s
 }
 
-// CreateConversation stores a new conversation.
-func (s *SQLite) CreateConversation(ctx context.Context, c Conversation) error {
+// CreateConversation stores a new conversation and, in the same transaction, its first
+// messages (the greeting), which take seqs 1, 2, ... and c's creation time.
+func (s *SQLite) CreateConversation(ctx context.Context, c Conversation, first ...Message) error {
 	return s.do(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`INSERT INTO conversations
-			(id, token_hash, lang, script, lang_chosen, channel, channel_user, state, created_at, updated_at, token_expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.ID, c.TokenHash, c.Lang, c.Script, c.LangChosen, c.Channel, c.ChannelUser, c.State,
-			ms(c.CreatedAt), ms(c.UpdatedAt), ms(c.TokenExpiresAt))
-		return err
+		if _, err := tx.Stmt(s.stmts["createConversation"]).Exec(c.ID, c.TokenHash, c.Lang, c.Script, c.LangChosen,
+			c.Channel, c.ChannelUser, c.State, ms(c.CreatedAt), ms(c.UpdatedAt), ms(c.TokenExpiresAt)); err != nil {
+			return err
+		}
+		for i, m := range first {
+			if _, err := tx.Stmt(s.stmts["insertMessage"]).Exec(c.ID, i+1, nullString(m.ClientID), m.Role, m.Kind,
+				string(m.Body), ms(c.CreatedAt)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -507,10 +525,19 @@ func (s *SQLite) appendAll(ctx context.Context, msgs []Message, lang *[2]string)
 	var dupBody string
 	var dupCreated int64
 	out := make([]Message, len(msgs))
-	// The insert comes first and the duplicate is looked up only when the unique index refuses
-	// it: retries are rare, and every statement costs in the one writer.
 	err := s.do(ctx, func(tx *sql.Tx) error {
 		conv := msgs[0].ConversationID
+		if id := msgs[0].ClientID; id != "" {
+			err := tx.Stmt(s.stmts["dup"]).QueryRow(conv, id).Scan(&dup.Seq, &dup.Role, &dup.Kind, &dupBody, &dupCreated)
+			if err == nil {
+				dup.ConversationID, dup.ClientID, dup.Body = conv, id, []byte(dupBody)
+				dup.CreatedAt = fromMS(dupCreated)
+				return ErrDuplicate
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
 		var last int64
 		if err := tx.Stmt(s.stmts["lastSeq"]).QueryRow(conv).Scan(&last); err != nil {
 			return err
@@ -537,15 +564,6 @@ func (s *SQLite) appendAll(ctx context.Context, msgs []Message, lang *[2]string)
 		switch {
 		case isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY):
 			return ErrNotFound
-		case isConstraint(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) && msgs[0].ClientID != "" && strings.Contains(err.Error(), "client_id"):
-			// The statement failed as a whole: nothing of this append was written.
-			if err := tx.Stmt(s.stmts["dup"]).QueryRow(conv, msgs[0].ClientID).
-				Scan(&dup.Seq, &dup.Role, &dup.Kind, &dupBody, &dupCreated); err != nil {
-				return err
-			}
-			dup.ConversationID, dup.ClientID, dup.Body = conv, msgs[0].ClientID, []byte(dupBody)
-			dup.CreatedAt = fromMS(dupCreated)
-			return ErrDuplicate
 		case err != nil:
 			return err
 		}

@@ -402,3 +402,30 @@ func TestAppendAllLang(t *testing.T) {
 		t.Errorf("after a retry: got language %s-%s, want es", c.Lang, c.Script)
 	}
 }
+
+func TestCreateConversationWithGreeting(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "h.db"))
+	ctx := context.Background()
+	c := store.Conversation{ID: "c1", TokenHash: []byte("h1"), Lang: "ar", Channel: "web", State: store.StateBot,
+		CreatedAt: t0, UpdatedAt: t0, TokenExpiresAt: t0.Add(time.Hour)}
+	greeting := message("c1", "", "مرحبا")
+	if err := db.CreateConversation(ctx, c, greeting); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := db.MessagesAfter(ctx, "c1", 0, 10)
+	if err != nil || len(ms) != 1 || ms[0].Seq != 1 || string(ms[0].Body) != string(greeting.Body) || !ms[0].CreatedAt.Equal(t0) {
+		t.Fatalf("after CreateConversation: got %+v, %v, want the greeting at seq 1", ms, err)
+	}
+	if got, _ := db.Conversation(ctx, "c1"); got.LastSeq != 1 {
+		t.Errorf("last seq: got %d, want 1", got.LastSeq)
+	}
+	// Both or neither: a second conversation with the same token stores no greeting either.
+	c2 := c
+	c2.ID = "c2"
+	if err := db.CreateConversation(ctx, c2, message("c2", "", "x")); err == nil {
+		t.Fatal("a second conversation with the same token hash was stored")
+	}
+	if ms, _ := db.MessagesAfter(ctx, "c2", 0, 10); len(ms) != 0 {
+		t.Errorf("the refused conversation's greeting was stored: %+v", ms)
+	}
+}

@@ -8,3 +8,29 @@ func (s *Server) CloseIdleForTest(ctx context.Context) int { return s.hub.closeI
 
 // MaintainForTest runs the queue's timers now (dropped agents, departed visitors).
 func (s *Server) MaintainForTest(ctx context.Context) { s.hub.desk.maintain(ctx) }
+
+// ParkedForTest counts the connections parked with the poller (no reader goroutine).
+func (s *Server) ParkedForTest() int {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	n := 0
+	for c := range s.hub.clients {
+		if c.parked.Load() {
+			n++
+		}
+	}
+	return n
+}
+
+// PingAllForTest runs the pinger's round now, as if every parked connection had been silent
+// for a whole pong wait when silent is set.
+func (s *Server) PingAllForTest(silent bool) {
+	if silent {
+		s.hub.mu.Lock()
+		for c := range s.hub.clients {
+			c.lastRead.Store(0)
+		}
+		s.hub.mu.Unlock()
+	}
+	s.hub.pingAll(nil)
+}

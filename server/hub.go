@@ -141,7 +141,8 @@ func (h *hub) janitor(ctx context.Context) {
 }
 
 // pinger pings every connection once a ping period, so that dead peers are noticed (their
-// pong never comes and the reader's deadline passes) and proxies keep idle connections open.
+// pong never comes: the reader's deadline passes, or pingAll finds a parked connection
+// silent) and proxies keep idle connections open.
 func (h *hub) pinger(ctx context.Context) {
 	defer h.bg.Done()
 	t := time.NewTicker(pingPeriod)
@@ -155,16 +156,29 @@ func (h *hub) pinger(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		clients = clients[:0]
-		h.mu.Lock()
-		for c := range h.clients {
-			clients = append(clients, c)
-		}
-		h.mu.Unlock()
-		for _, c := range clients {
-			c.ping()
-		}
+		clients = h.pingAll(clients[:0])
 	}
+}
+
+// pingAll pings every connection, and closes the parked ones that have been silent (not even
+// a pong) for a whole pong wait: with no reader, they have no read deadline to end them. The
+// slice is scratch space, returned for the next round.
+func (h *hub) pingAll(clients []*client) []*client {
+	h.mu.Lock()
+	for c := range h.clients {
+		clients = append(clients, c)
+	}
+	h.mu.Unlock()
+	dead := time.Now().Add(-pongWait).UnixNano()
+	for _, c := range clients {
+		if c.parked.Load() && c.lastRead.Load() < dead {
+			c.closeConn()
+			continue
+		}
+		c.ping()
+	}
+	clear(clients) // no closed connection stays reachable from here
+	return clients
 }
 
 // closeIdle closes the conversations with nothing new for the configured idle time.
@@ -275,10 +289,22 @@ func (h *hub) schedule(fn func()) bool {
 	return true
 }
 
-// submit queues a job for the room; the room's jobs run one at a time, in order.
-func (r *room) submit(j job) {
+// submit queues a job for the room; the room's jobs run one at a time, in order, on a worker.
+func (r *room) submit(j job) { r.enqueue(j, false) }
+
+// submitHere is submit for a connection's reader: when the room is idle its jobs run on the
+// calling goroutine, sparing a hand-over to a worker and back. A visitor's reader is a
+// short-lived goroutine of its own (the connection is parked between frames), so its stack
+// grows for the engine only while it answers.
+func (r *room) submitHere(j job) { r.enqueue(j, true) }
+
+func (r *room) enqueue(j job, here bool) {
 	h := r.h
 	h.mu.Lock()
+	if h.closed && here {
+		h.mu.Unlock()
+		return
+	}
 	r.refs++
 	h.mu.Unlock()
 	r.qmu.Lock()
@@ -286,6 +312,10 @@ func (r *room) submit(j job) {
 	start := !r.running
 	r.running = true
 	r.qmu.Unlock()
+	if start && here {
+		r.drain() // shutdown waits for the connection's reader, hence for this too
+		return
+	}
 	if start && !h.schedule(r.drain) {
 		r.qmu.Lock()
 		n := len(r.pending)
@@ -461,13 +491,9 @@ func (h *hub) doHello(ctx context.Context, c *client, f protocol.ClientFrame) er
 			LangChosen: chosen, Channel: "web", State: store.StateBot,
 			CreatedAt: now, UpdatedAt: now, TokenExpiresAt: now.Add(s.cfg.TokenTTL),
 		}
-		if err := s.store.CreateConversation(ctx, conv); err != nil {
-			return err
-		}
-		if _, err := s.store.AppendAll(ctx, []store.Message{{
-			ConversationID: conv.ID, Role: store.RoleBot, Kind: store.KindMessage, CreatedAt: now,
-			Body: mustJSON(messageBody{Text: s.cat.T(pref.Lang, "Greeting", nil), Lang: pref.Lang}),
-		}}); err != nil {
+		// The conversation and its greeting in one write.
+		if err := s.store.CreateConversation(ctx, conv, store.Message{Role: store.RoleBot, Kind: store.KindMessage,
+			Body: mustJSON(messageBody{Text: s.cat.T(pref.Lang, "Greeting", nil), Lang: pref.Lang})}); err != nil {
 			return err
 		}
 	} else {

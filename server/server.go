@@ -8,8 +8,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -22,7 +24,7 @@ import (
 // Store is what the server needs of the database; store.SQLite implements it, and a
 // PostgreSQL implementation can follow.
 type Store interface {
-	CreateConversation(ctx context.Context, c store.Conversation) error
+	CreateConversation(ctx context.Context, c store.Conversation, first ...store.Message) error
 	Conversation(ctx context.Context, id string) (store.Conversation, error)
 	ConversationByToken(ctx context.Context, hash []byte) (store.Conversation, error)
 	SetLang(ctx context.Context, id, lang, script string, chosen bool) error
@@ -73,7 +75,9 @@ type Config struct {
 	TokenTTL time.Duration
 	// SendQueue is how many frames may wait for a slow client before it is disconnected.
 	SendQueue int
-	// Workers is how many goroutines answer questions.
+	// Workers is how many goroutines answer questions. A worker waits for the store while a
+	// question is stored, so there are many: a pause of the store must not leave questions
+	// queued behind the workers it holds.
 	Workers int
 	// ShutdownTimeout bounds how long Shutdown waits for connections to drain.
 	ShutdownTimeout time.Duration
@@ -101,7 +105,7 @@ func DefaultConfig() Config {
 		IdleTimeout:     30 * time.Minute,
 		TokenTTL:        7 * 24 * time.Hour,
 		SendQueue:       32,
-		Workers:         64,
+		Workers:         256,
 		ShutdownTimeout: 10 * time.Second,
 		AgentGrace:      time.Minute,
 		VisitorGrace:    2 * time.Minute,
@@ -125,6 +129,7 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+	poller  atomic.Pointer[poller] // set by Start where the system has one (poll_linux.go)
 	hub     *hub
 	limits  *ipLimits
 	logins  *loginLimiter
@@ -220,6 +225,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // left unanswered by the previous run) and marks the server ready. It returns when ctx ends or
 // Shutdown is called.
 func (s *Server) Start(ctx context.Context) {
+	if p, err := newPoller(); err == nil {
+		s.poller.Store(p)
+	} else if runtime.GOOS == "linux" {
+		s.log.Warn("idle connections keep a reader goroutine each", "err", err)
+	}
 	s.hub.start(ctx)
 	close(s.ready)
 }
@@ -248,6 +258,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.hub.shutdown(ctx)
 	for _, ch := range s.channels {
 		ch.close()
+	}
+	if p := s.poller.Load(); p != nil {
+		p.close()
 	}
 	return err
 }

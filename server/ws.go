@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
@@ -35,6 +36,35 @@ const (
 
 // Close codes beyond RFC 6455's names.
 const closeServiceRestart = 1012
+
+// readBufferSize is a visitor connection's read buffer: frames are small.
+const readBufferSize = 512
+
+// visitorUpgrader upgrades visitors' connections. Its read buffer is the one Hijack (below)
+// hands it, so that the reader can see whether a frame waits there before parking the
+// connection (poll_linux.go).
+var visitorUpgrader = websocket.Upgrader{
+	ReadBufferSize:    0, // the hijacked reader's
+	WriteBufferSize:   1024,
+	WriteBufferPool:   &sync.Pool{},
+	EnableCompression: false,
+	CheckOrigin:       func(*http.Request) bool { return true },
+}
+
+// hijacker gives the upgrader a read buffer of readBufferSize bytes, and keeps it.
+type hijacker struct {
+	http.ResponseWriter
+	br *bufio.Reader
+}
+
+func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil || rw.Reader.Buffered() > 0 {
+		return conn, rw, err // the upgrader refuses a client that spoke before the handshake ended
+	}
+	h.br = bufio.NewReaderSize(conn, readBufferSize)
+	return conn, bufio.NewReadWriter(h.br, rw.Writer), nil
+}
 
 var upgrader = websocket.Upgrader{
 	// Small buffers, and write buffers from a pool while writing only: most connections are
@@ -72,6 +102,15 @@ type client struct {
 
 	welcomed chan struct{} // closed when hello is done (or failed)
 
+	// Parking (poll_linux.go). br is the connection's read buffer; welcome is set once hello is
+	// done; both are the reader's own, as is poll. parked is set while the poller holds the
+	// connection and no reader runs; lastRead is when a frame or a pong last came (Unix ns).
+	br       *bufio.Reader
+	welcome  bool
+	poll     pollState
+	parked   atomic.Bool
+	lastRead atomic.Int64
+
 	mu   sync.Mutex
 	room *room // set once hello is done; guarded by mu
 	lang kb.Pref
@@ -84,15 +123,17 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 	}
-	conn, err := upgrader.Upgrade(w, r, nil)
+	hj := &hijacker{ResponseWriter: w}
+	conn, err := visitorUpgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		return // the upgrader has answered
 	}
 	c := &client{
 		s: s, conn: conn, ip: clientIP(r), hint: s.acceptLanguage(r),
 		send: make(chan []byte, s.cfg.SendQueue), quit: make(chan struct{}), welcomed: make(chan struct{}),
-		closed: make(chan struct{}),
+		closed: make(chan struct{}), br: hj.br,
 	}
+	c.lastRead.Store(time.Now().UnixNano())
 	if s.cfg.MessageRate > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(s.cfg.MessageRate), max(s.cfg.MessageBurst, 1))
 	}
@@ -219,29 +260,50 @@ func (c *client) stop(code int, reason string) {
 }
 
 func (c *client) readPump() {
-	defer func() {
-		c.s.hub.unregister(c)
-		c.s.limits.release(c.ip)
-		c.s.metrics.connections.Dec()
-		c.finish()
-	}()
 	// Frames are read through a limit of our own, so that an oversized one is answered with
 	// a too_long error before the close; gorilla's limit, set higher, is the backstop.
 	c.conn.SetReadLimit(4 * maxFrameSize)
 	c.conn.SetReadDeadline(time.Now().Add(helloWait))
 	c.conn.SetPongHandler(func(string) error {
+		c.lastRead.Store(time.Now().UnixNano())
 		return c.conn.SetReadDeadline(time.Now().Add(pongWait))
 	})
-	hello := true
+	if p := c.s.poller.Load(); p != nil {
+		p.watch(c)
+	}
+	c.readLoop()
+}
+
+// readLoop reads frames until the connection ends, and then ends it; or, once hello is done,
+// until nothing is left to read, and then parks the connection with the poller, which starts
+// readLoop again when something comes.
+func (c *client) readLoop() {
+	c.read(false)
+}
+
+// read is readLoop; woken says the poller started it, with something to read.
+func (c *client) read(woken bool) {
+	if woken {
+		// Fill the buffer, so that idle sees what came. An error stays in the buffer for
+		// readFrame to report.
+		_, _ = c.br.Peek(1)
+	}
 	for {
+		if c.welcome && c.idle() {
+			if p := c.s.poller.Load(); p != nil && p.park(c) {
+				return
+			}
+		}
 		b, err := c.readFrame()
 		if err != nil {
 			if errors.Is(err, errFrameTooLarge) || errors.Is(err, websocket.ErrReadLimit) {
 				c.sendError(CodeTooLong, "")
 				c.stop(websocket.CloseMessageTooBig, CodeTooLong)
 			}
+			c.end()
 			return
 		}
+		c.lastRead.Store(time.Now().UnixNano())
 		c.s.metrics.messagesIn.Inc()
 		f, err := protocol.Decode(b)
 		if err != nil {
@@ -252,24 +314,66 @@ func (c *client) readPump() {
 			c.sendError(code, f.ID)
 			continue
 		}
-		if hello {
+		if !c.welcome {
 			if f.Type != protocol.TypeHello {
 				c.sendError(CodeHelloRequired, f.ID)
 				continue
 			}
-			hello = false
 			c.conn.SetReadDeadline(time.Now().Add(pongWait))
 			c.s.hub.hello(c, f)
 			// Frames sent right after hello wait for the welcome, in order, in the socket.
 			select {
 			case <-c.welcomed:
 			case <-c.quit:
+				c.end()
 				return
 			}
+			c.welcome = true
 			continue
 		}
 		c.handle(f)
 	}
+}
+
+// idle reports whether nothing waits to be read but pongs, which it takes in passing: a
+// parked connection wakes for each pong, and gorilla, given one, would go on to wait for the
+// next data frame. Anything else (data, a ping, a close, part of a frame) is left to gorilla.
+func (c *client) idle() bool {
+	if c.br == nil {
+		return false
+	}
+	for c.br.Buffered() > 0 {
+		n := c.br.Buffered()
+		h, _ := c.br.Peek(min(n, 2+4+125))
+		// A client's pong: FIN and opcode 0xA, masked, payload of at most 125 bytes.
+		if len(h) < 2 || h[0] != 0x8A || h[1]&0x80 == 0 {
+			return false
+		}
+		size := 2 + 4 + int(h[1]&0x7F)
+		if h[1]&0x7F > 125 || len(h) < size {
+			return false
+		}
+		c.br.Discard(size)
+		c.lastRead.Store(time.Now().UnixNano())
+	}
+	return true
+}
+
+// unpark starts a reader for a parked connection: something came, or it is being closed.
+func (c *client) unpark() {
+	if c.parked.CompareAndSwap(true, false) {
+		// Ready data is read at once; a frame that stops half-way waits no longer than this.
+		c.conn.SetReadDeadline(time.Now().Add(pongWait))
+		go c.read(true)
+	}
+}
+
+// end is the last thing a connection's reader does.
+func (c *client) end() {
+	c.s.hub.unregister(c)
+	c.s.limits.release(c.ip)
+	c.s.metrics.connections.Dec()
+	c.finish()
 }
 
 // handle checks a frame against the limits and hands it to the conversation.
@@ -311,7 +415,7 @@ func (c *client) handle(f protocol.ClientFrame) {
 		}
 		f.Text = text
 	}
-	r.submit(job{client: c, frame: f, at: time.Now()})
+	r.submitHere(job{client: c, frame: f, at: time.Now()})
 }
 
 func (c *client) allow() bool {
@@ -358,6 +462,14 @@ func (c *client) closeConn() {
 	c.closedOnce.Do(func() {
 		c.conn.Close()
 		close(c.closed)
+		// A parked connection has no reader to notice: start one, which finds the socket
+		// closed and ends the connection.
+		if c.parked.Load() {
+			if p := c.s.poller.Load(); p != nil {
+				p.forget(c)
+			}
+			c.unpark()
+		}
 	})
 }
 

@@ -57,15 +57,20 @@ type Result struct {
 	FDLimitHit    bool    `json:"fd_limit_hit"`
 }
 
-// questions is the corpus: a few questions per language, asked round robin.
-var questions = []string{
-	"144小时过境免签可以停留多久？", "五星卡有什么用？", "港澳居民可以在内地换证吗？",
-	"How many ports offer 144-hour visa-free transit?", "What can the five-star card be used for?", "how do I contact 12367",
-	"Combien de temps puis-je rester en transit sans visa ?", "Qu'est-ce que la carte cinq étoiles ?",
-	"¿Cuántos días puedo quedarme en Hainan sin visado?", "¿Qué es el visado en puerto de entrada?",
-	"Сколько длится безвизовый транзит 144 часа?", "Что такое карта постоянного жителя «пять звёзд»?",
-	"ما هي مدة العبور بدون تأشيرة 144 ساعة؟", "ما هي بطاقة النجوم الخمس؟",
+// questions is the corpus: a few questions per language. Each connection is one visitor, who
+// asks in one language (connection i in the language i mod 6) the questions of that language
+// in turn; together the connections ask in all six.
+var questions = [][]string{
+	{"144小时过境免签可以停留多久？", "五星卡有什么用？", "港澳居民可以在内地换证吗？"},
+	{"How many ports offer 144-hour visa-free transit?", "What can the five-star card be used for?", "how do I contact 12367"},
+	{"Combien de temps puis-je rester en transit sans visa ?", "Qu'est-ce que la carte cinq étoiles ?"},
+	{"¿Cuántos días puedo quedarme en Hainan sin visado?", "¿Qué es el visado en puerto de entrada?"},
+	{"Сколько длится безвизовый транзит 144 часа?", "Что такое карта постоянного жителя «пять звёзд»?"},
+	{"ما هي مدة العبور بدون تأشيرة 144 ساعة؟", "ما هي بطاقة النجوم الخمس؟"},
 }
+
+// parallelDials is how many connections the ramp-up dials at once.
+const parallelDials = 16
 
 // reconnectSpread is the longest random pause before a lost connection reconnects.
 const reconnectSpread = 3 * time.Second
@@ -192,52 +197,78 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		}
 	}
 
-	// Ramp up.
+	// Ramp up: dialers open the connections at the dial rate, a few at a time (a handshake
+	// takes a round trip and a stored greeting), as a crowd of visitors arriving would.
 	dialEvery := time.Duration(float64(time.Second) / max(cfg.DialRate, 1))
-	consecutive := 0 // dial failures in a row
 	start := time.Now()
+	var (
+		rampMu      sync.Mutex
+		consecutive int // dial failures in a row
+		stopRamp    bool
+		rampErr     error
+	)
+	dials := make(chan int)
+	var dialers sync.WaitGroup
+	for range parallelDials {
+		dialers.Add(1)
+		go func() {
+			defer dialers.Done()
+			for i := range dials {
+				cn := &conn{id: i}
+				if len(sources) > 0 {
+					cn.local = &net.TCPAddr{IP: sources[i%len(sources)].(*net.TCPAddr).IP}
+				}
+				dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+				c, err := client.Dial(dctx, cfg.URL, &cn.sess, client.Options{LocalAddr: cn.local})
+				dcancel()
+				rampMu.Lock()
+				switch {
+				case err == nil:
+					consecutive = 0
+					cn.c = c
+					conns = append(conns, cn)
+					wg.Add(1)
+					go reader(cn)
+					if n := len(conns); n%2000 == 0 {
+						fmt.Fprintf(cfg.Log, "bench: %d connections open\n", n)
+					}
+				case stopRamp:
+				case errors.Is(err, syscall.EMFILE) || strings.Contains(err.Error(), "too many open files"):
+					res.FDLimitHit, stopRamp = true, true
+					fmt.Fprintf(cfg.Log, "bench: hit the open-files limit (%d) after %d connections; holding those\n", res.FDLimit, len(conns))
+				default:
+					errCount.Add(1)
+					consecutive++
+					fmt.Fprintf(cfg.Log, "bench: dial %d: %v\n", i, err)
+					if consecutive >= 3*parallelDials && len(conns) > 0 {
+						// The server stopped completing handshakes: most often its own open-files
+						// limit (each connection holds a descriptor there too).
+						stopRamp = true
+						fmt.Fprintf(cfg.Log, "bench: the server stopped accepting after %d connections (its open-files limit?); holding those\n", len(conns))
+					} else if errCount.Load() > 100 {
+						stopRamp, rampErr = true, fmt.Errorf("bench: too many dial errors, last: %w", err)
+					}
+				}
+				rampMu.Unlock()
+			}
+		}()
+	}
 	for i := range cfg.Conns {
-		if ctx.Err() != nil {
+		rampMu.Lock()
+		stop := stopRamp
+		rampMu.Unlock()
+		if stop || ctx.Err() != nil {
 			break
 		}
-		cn := &conn{id: i}
-		if len(sources) > 0 {
-			cn.local = &net.TCPAddr{IP: sources[i%len(sources)].(*net.TCPAddr).IP}
+		dials <- i
+		if at := start.Add(time.Duration(i+1) * dialEvery); time.Until(at) > 0 {
+			time.Sleep(time.Until(at))
 		}
-		dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
-		c, err := client.Dial(dctx, cfg.URL, &cn.sess, client.Options{LocalAddr: cn.local})
-		dcancel()
-		if err != nil {
-			if errors.Is(err, syscall.EMFILE) || strings.Contains(err.Error(), "too many open files") {
-				res.FDLimitHit = true
-				fmt.Fprintf(cfg.Log, "bench: hit the open-files limit (%d) after %d connections; holding those\n", res.FDLimit, len(conns))
-				break
-			}
-			errCount.Add(1)
-			consecutive++
-			fmt.Fprintf(cfg.Log, "bench: dial %d: %v\n", i, err)
-			if consecutive >= 3 && len(conns) > 0 {
-				// The server stopped completing handshakes: most often its own open-files
-				// limit (each connection holds a descriptor there too).
-				fmt.Fprintf(cfg.Log, "bench: the server stopped accepting after %d connections (its open-files limit?); holding those\n", len(conns))
-				break
-			}
-			if errCount.Load() > 100 {
-				return fmt.Errorf("bench: too many dial errors, last: %w", err)
-			}
-			continue
-		}
-		consecutive = 0
-		cn.c = c
-		conns = append(conns, cn)
-		wg.Add(1)
-		go reader(cn)
-		if next := start.Add(time.Duration(i+1) * dialEvery); time.Until(next) > 0 {
-			time.Sleep(time.Until(next))
-		}
-		if (i+1)%2000 == 0 {
-			fmt.Fprintf(cfg.Log, "bench: %d connections open\n", i+1)
-		}
+	}
+	close(dials)
+	dialers.Wait()
+	if rampErr != nil {
+		return rampErr
 	}
 	res.Conns = len(conns)
 	if len(conns) == 0 {
@@ -264,7 +295,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 			cn.mu.Lock()
 			cn.n++
 			id := "b" + strconv.Itoa(cn.id) + "-" + strconv.Itoa(cn.n)
-			q := questions[(cn.id+cn.n)%len(questions)]
+			qs := questions[cn.id%len(questions)]
+			q := qs[cn.n%len(qs)]
 			cn.pending = append(cn.pending, time.Now())
 			err := cn.c.Send(id, q)
 			if err != nil {

@@ -32,5 +32,5 @@ func (s *Server) PingAllForTest(silent bool) {
 		}
 		s.hub.mu.Unlock()
 	}
-	s.hub.pingAll(nil)
+	s.hub.pingAll(nil, -1)
 }

@@ -15,17 +15,20 @@ import (
 )
 
 // hub owns the live state of conversations: which connections watch which conversation
-// (rooms) and the work waiting on each. Work runs on a fixed pool of worker goroutines, never
-// on a connection's reader, so a reader's stack stays small and a slow search never stalls
-// reading. Each room runs its jobs one at a time, in arrival order, so a conversation's
-// messages are stored and broadcast in order. Workers exit when shutdown closes the job queue.
+// (rooms) and the work waiting on each. Each room runs its jobs one at a time, in arrival
+// order, so a conversation's messages are stored and broadcast in order. A visitor's frame
+// runs on the reader goroutine that read it when its room is idle: that goroutine lives only
+// until the connection is parked again (poll_linux.go), so the stack the search grows is given
+// back at once. Other work (the server's own, agents', frames arriving while the room is busy)
+// runs on a pool of worker goroutines, which exit when shutdown closes the job queue.
 type hub struct {
 	s *Server
 
-	mu      sync.Mutex
-	rooms   map[string]*room
-	clients map[*client]struct{}
-	closed  bool
+	mu       sync.Mutex
+	rooms    map[string]*room
+	clients  map[*client]struct{}
+	closed   bool
+	nextSlot int // the ping slot of the next connection
 
 	desk *desk
 
@@ -145,10 +148,10 @@ func (h *hub) janitor(ctx context.Context) {
 // silent) and proxies keep idle connections open.
 func (h *hub) pinger(ctx context.Context) {
 	defer h.bg.Done()
-	t := time.NewTicker(pingPeriod)
+	t := time.NewTicker(pingPeriod / pingSlots)
 	defer t.Stop()
 	var clients []*client
-	for {
+	for slot := 0; ; slot = (slot + 1) % pingSlots {
 		select {
 		case <-ctx.Done():
 			return
@@ -156,17 +159,24 @@ func (h *hub) pinger(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		clients = h.pingAll(clients[:0])
+		clients = h.pingAll(clients[:0], slot)
 	}
 }
 
-// pingAll pings every connection, and closes the parked ones that have been silent (not even
-// a pong) for a whole pong wait: with no reader, they have no read deadline to end them. The
-// slice is scratch space, returned for the next round.
-func (h *hub) pingAll(clients []*client) []*client {
+// pingSlots spreads the pings over the ping period: each connection is pinged in its slot, so
+// that twenty thousand pongs do not all come back in the same millisecond.
+const pingSlots = 16
+
+// pingAll pings the connections of a slot (all of them when slot is negative), and closes the
+// parked ones that have been silent (not even a pong) for a whole pong wait: with no reader,
+// they have no read deadline to end them. The slice is scratch space, returned for the next
+// round.
+func (h *hub) pingAll(clients []*client, slot int) []*client {
 	h.mu.Lock()
 	for c := range h.clients {
-		clients = append(clients, c)
+		if slot < 0 || int(c.pingSlot) == slot {
+			clients = append(clients, c)
+		}
 	}
 	h.mu.Unlock()
 	dead := time.Now().Add(-pongWait).UnixNano()
@@ -216,6 +226,8 @@ func (h *hub) register(c *client) bool {
 		return false
 	}
 	h.clients[c] = struct{}{}
+	c.pingSlot = uint8(h.nextSlot % pingSlots)
+	h.nextSlot++
 	h.conns.Add(1)
 	return true
 }

@@ -110,6 +110,7 @@ type client struct {
 	poll     pollState
 	parked   atomic.Bool
 	lastRead atomic.Int64
+	pingSlot uint8 // set by register
 
 	mu   sync.Mutex
 	room *room // set once hello is done; guarded by mu
@@ -303,7 +304,12 @@ func (c *client) read(woken bool) {
 			c.end()
 			return
 		}
-		c.lastRead.Store(time.Now().UnixNano())
+		now := time.Now()
+		c.lastRead.Store(now.UnixNano())
+		if c.welcome {
+			// Anything heard keeps a visitor's connection for another pong wait.
+			c.conn.SetReadDeadline(now.Add(pongWait))
+		}
 		c.s.metrics.messagesIn.Inc()
 		f, err := protocol.Decode(b)
 		if err != nil {

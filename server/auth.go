@@ -195,6 +195,7 @@ func (s *Server) requireAgent(next func(w http.ResponseWriter, r *http.Request, 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, a *agentInfo) {
 	if _, h, err := s.session(r.Context(), r); err == nil {
 		_ = s.store.DeleteSession(r.Context(), h)
+		s.hub.desk.endSession(string(h))
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: isTLS(r),
 		SameSite: http.SameSiteStrictMode, MaxAge: -1})

@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/hotline12367/hotline/kb"
 	"github.com/hotline12367/hotline/protocol"
 	"github.com/hotline12367/hotline/queue"
@@ -24,7 +26,7 @@ var cannedIDs = []string{"CannedPleaseWait", "CannedMoreDetails", "CannedAnythin
 // another site riding an agent's cookie, can never act as an agent.
 func (s *Server) handleAgentWS(w http.ResponseWriter, r *http.Request) {
 	lang := s.acceptLanguage(r).Lang
-	a, _, err := s.session(r.Context(), r)
+	a, session, err := s.session(r.Context(), r)
 	if err != nil {
 		writeJSON(w, http.StatusUnauthorized, map[string]ErrorBody{"error": s.errorBody(lang, CodeUnauthorized)})
 		return
@@ -44,8 +46,8 @@ func (s *Server) handleAgentWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &client{
-		s: s, conn: conn, ip: clientIP(r), hint: s.acceptLanguage(r), agent: a, rooms: map[*room]struct{}{},
-		send: make(chan []byte, 256), quit: make(chan struct{}), welcomed: make(chan struct{}), closed: make(chan struct{}),
+		s: s, conn: conn, ip: clientIP(r), hint: s.acceptLanguage(r), agent: a, session: string(session),
+		rooms: map[*room]struct{}{}, send: make(chan []byte, 256), quit: make(chan struct{}), welcomed: make(chan struct{}), closed: make(chan struct{}),
 	}
 	close(c.welcomed)
 	if !s.hub.register(c) {
@@ -158,6 +160,10 @@ func (c *client) agentReadPump() {
 	for {
 		b, err := c.readFrame()
 		if err != nil {
+			if errors.Is(err, errFrameTooLarge) || errors.Is(err, websocket.ErrReadLimit) {
+				c.consoleError(CodeTooLong, "", "")
+				c.stop(websocket.CloseMessageTooBig, CodeTooLong)
+			}
 			return
 		}
 		s.metrics.messagesIn.Inc()
@@ -172,7 +178,11 @@ func (c *client) agentReadPump() {
 		}
 		if f.Type == protocol.AgentReply || f.Type == protocol.AgentNote {
 			f.Text = strings.TrimSpace(f.Text)
-			if utf8.RuneCountInString(f.Text) > MaxQuestionRunes || f.Text == "" {
+			if f.Text == "" {
+				c.consoleError(CodeEmpty, f.ConversationID, f.ID)
+				continue
+			}
+			if utf8.RuneCountInString(f.Text) > MaxQuestionRunes {
 				c.consoleError(CodeTooLong, f.ConversationID, f.ID)
 				continue
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -184,11 +185,28 @@ func TestLoginSessionAndCSRF(t *testing.T) {
 	if _, resp, err := s.dialAgent(t, cookie, "https://evil.example"); err == nil || resp.StatusCode != http.StatusForbidden {
 		t.Errorf("agent socket from another site: got %v, want 403", resp)
 	}
-	if _, _, err := s.dialAgent(t, cookie, ""); err != nil {
-		t.Errorf("agent socket with the session: %v", err)
+	open, _, err := s.dialAgent(t, cookie, "")
+	if err != nil {
+		t.Fatalf("agent socket with the session: %v", err)
 	}
 	if got := post(csrf, s.ts.URL); got != http.StatusOK {
 		t.Errorf("logout: got %d, want 200", got)
+	}
+	// The socket opened with the session ends with it.
+	open.ws.SetReadDeadline(time.Now().Add(waitTime))
+	for {
+		var f protocol.ConsoleFrame
+		err := open.ws.ReadJSON(&f)
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			if ce.Code != websocket.ClosePolicyViolation || ce.Text != "logged_out" {
+				t.Errorf("console socket after logout: closed with %d %q, want 1008 logged_out", ce.Code, ce.Text)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("console socket after logout: %v, want a close frame", err)
+		}
 	}
 	if _, resp, err := s.dialAgent(t, cookie, ""); err == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("agent socket after logout: got %v, want 401", resp)

@@ -47,6 +47,14 @@ func TestIdleConversationCloses(t *testing.T) {
 	if want := catalog.T("fr", "ErrConversationClosed", nil); f.Error.Message != want {
 		t.Errorf("message: got %q, want the French %q", f.Error.Message, want)
 	}
+	// Nor can a message be left in it.
+	if err := idle.Write(protocol.ClientFrame{Type: protocol.TypeLeaveMessage, ID: "l1", Text: "Rappelez-moi", Contact: "a@b.fr"}); err != nil {
+		t.Fatal(err)
+	}
+	f, _ = next(t, idle, "conversation_closed", func(f protocol.ServerFrame) bool { return f.Type == protocol.TypeError })
+	if f.Error.Code != server.CodeConversationClosed || f.Error.Ref != "l1" {
+		t.Errorf("message left in a closed conversation: got %s, want error conversation_closed for l1", describe([]protocol.ServerFrame{f}))
+	}
 
 	// The other conversation was not idle long enough and goes on.
 	if _, ans := ask(t, active, "a1", "What is a port visa?"); ans.Message.Answer == nil {

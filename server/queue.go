@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/hotline12367/hotline/protocol"
 	"github.com/hotline12367/hotline/queue"
 	"github.com/hotline12367/hotline/store"
@@ -426,4 +428,20 @@ func (d *desk) holds(c *client, id string) bool {
 	}
 	a, ok := d.q.Assignment(id)
 	return ok && a.AgentID == c.agent.ID
+}
+
+// endSession closes the console connections of a console session that has ended (logged
+// out): the session no longer lets them act.
+func (d *desk) endSession(session string) {
+	d.mu.Lock()
+	var ended []*client
+	for c := range d.consoles {
+		if c.session == session {
+			ended = append(ended, c)
+		}
+	}
+	d.mu.Unlock()
+	for _, c := range ended {
+		c.stop(websocket.ClosePolicyViolation, "logged_out")
+	}
 }

@@ -319,6 +319,10 @@ func (r *room) close(ctx context.Context) {
 func (r *room) leaveMessage(ctx context.Context, c *client, f protocol.ClientFrame) {
 	s := r.h.s
 	text, contact := strings.TrimSpace(f.Text), strings.TrimSpace(f.Contact)
+	if text == "" || contact == "" {
+		c.sendError(CodeEmpty, f.ID)
+		return
+	}
 	if utf8.RuneCountInString(text) > MaxQuestionRunes || utf8.RuneCountInString(contact) > 200 {
 		c.sendError(CodeTooLong, f.ID)
 		return
@@ -327,6 +331,10 @@ func (r *room) leaveMessage(ctx context.Context, c *client, f protocol.ClientFra
 	defer r.mu.Unlock()
 	if err := r.ensureLoaded(ctx); err != nil {
 		c.sendError(CodeInternal, f.ID)
+		return
+	}
+	if r.conv.State == store.StateClosed {
+		c.sendError(CodeConversationClosed, f.ID)
 		return
 	}
 	if err := s.store.LeaveMessage(ctx, store.LeftMessage{ConversationID: r.id, Lang: r.conv.Lang, Contact: contact,

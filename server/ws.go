@@ -98,6 +98,7 @@ type client struct {
 	limiter *rate.Limiter
 	strikes int                // refused messages in a row; the reader's own
 	agent   *agentInfo         // set on agent console connections; visitors are never agents
+	session string             // an agent connection's console session (its hash), ended by logging out
 	rooms   map[*room]struct{} // the conversations an agent connection watches; guarded by mu
 
 	welcomed chan struct{} // closed when hello is done (or failed)
@@ -390,7 +391,7 @@ func (c *client) handle(f protocol.ClientFrame) {
 		return
 	}
 	switch f.Type {
-	case protocol.TypeMessage, protocol.TypeFeedback, protocol.TypeLang:
+	case protocol.TypeMessage, protocol.TypeFeedback, protocol.TypeLang, protocol.TypeLeaveMessage:
 		if !c.allow() {
 			c.sendError(CodeRateLimited, f.ID)
 			if c.strikes >= strikesToClose {

@@ -63,7 +63,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	ipRate := str("ip-msg-rate", strconv.FormatFloat(def.IPMessageRate, 'f', -1, 64), "messages per second per address (0: no limit)")
 	ipBurst := str("ip-msg-burst", strconv.Itoa(def.IPMessageBurst), "message burst per address")
 	idle := str("idle-timeout", def.IdleTimeout.String(), "close conversations idle this long")
-	tokenTTL := str("token-ttl", def.TokenTTL.String(), "resume tokens expire this long after the last activity")
+	tokenTTL := str("token-ttl", def.TokenTTL.String(), "resume tokens expire this long after they are issued or last used to resume")
 	workers := str("workers", strconv.Itoa(def.Workers), "goroutines that answer questions")
 	cacheSize := str("answer-cache", strconv.Itoa(def.AnswerCache), "recent answers kept in memory (0: none)")
 	logLevel := str("log-level", "info", "debug, info, warn or error")

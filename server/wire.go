@@ -21,7 +21,7 @@ func messageFrame(conversationID string, m store.Message) []byte {
 	if m.Kind == store.KindEvent {
 		typ = protocol.TypeEvent
 	}
-	b := make([]byte, 0, 128+len(m.Body)+len(m.ClientID))
+	b := make([]byte, 0, 256+len(m.Body)+len(m.ClientID)+len(conversationID))
 	b = append(b, `{"type":`...)
 	b = appendString(b, typ)
 	b = append(b, `,"conversation_id":`...)

@@ -88,6 +88,7 @@ type client struct {
 
 	send        chan []byte // frames to write; nil is a ping
 	writing     atomic.Bool // a writeLoop runs
+	handling    atomic.Bool // the reader is handling a frame (see flush)
 	closeOnce   sync.Once
 	closed      chan struct{} // closed with the socket
 	closedOnce  sync.Once
@@ -338,7 +339,9 @@ func (c *client) read(woken bool) {
 			c.welcome = true
 			continue
 		}
+		c.handling.Store(true)
 		c.handle(f)
+		c.flush()
 	}
 }
 
@@ -485,8 +488,28 @@ func (c *client) closeConn() {
 // when one process holds tens of thousands of them. At most one writer runs at a time (the
 // writing flag), so it alone writes to conn.
 func (c *client) kick() {
+	if c.handling.Load() {
+		return // the reader handles a frame, and writes what it queued when done (flush)
+	}
 	if c.writing.CompareAndSwap(false, true) {
 		go c.writeLoop()
+	}
+}
+
+// flush ends the reader's handling of a frame: it writes what waits for the connection (the
+// ack, the answer) on the reader's goroutine, unless a writer runs, rather than hand the frames
+// to a new goroutine that would have to wait its turn to run.
+func (c *client) flush() {
+	c.handling.Store(false)
+	if c.quitting() {
+		// The goodbye is a writer's of its own, while this reader drains what the client
+		// still sends: closing a socket with unread data resets it, and the close frame
+		// would be lost.
+		c.kick()
+		return
+	}
+	if len(c.send) > 0 && c.writing.CompareAndSwap(false, true) {
+		c.writeLoop()
 	}
 }
 

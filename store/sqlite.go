@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -268,6 +269,11 @@ func (s *SQLite) writer() {
 		}
 		s.commit(batch)
 		lastEnd = time.Now()
+		// The commit has woken every writer of the batch onto this goroutine's P. Yield it
+		// to them now: they hold a conversation each and have frames to send, where this
+		// goroutine would otherwise go on gathering the next batch first and leave them
+		// waiting behind it (under load, a p99 of 50 ms instead of 17 ms).
+		runtime.Gosched()
 	}
 }
 

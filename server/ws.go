@@ -40,9 +40,10 @@ const closeServiceRestart = 1012
 // readBufferSize is a visitor connection's read buffer: frames are small.
 const readBufferSize = 512
 
-// visitorUpgrader upgrades visitors' connections. Its read buffer is the one Hijack (below)
-// hands it, so that the reader can see whether a frame waits there before parking the
-// connection (poll_linux.go).
+// visitorUpgrader upgrades visitors' connections: small buffers, and write buffers from a pool
+// while writing only, since most connections are idle most of the time and one process holds
+// tens of thousands. Its read buffer is the one Hijack (below) hands it, so that the reader
+// can see whether a frame waits there before parking the connection (poll_linux.go).
 var visitorUpgrader = websocket.Upgrader{
 	ReadBufferSize:    0, // the hijacked reader's
 	WriteBufferSize:   1024,
@@ -66,9 +67,9 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return conn, bufio.NewReadWriter(h.br, rw.Writer), nil
 }
 
+// upgrader upgrades agents' console connections. Small buffers, and write buffers from a pool
+// while writing only, as for visitors.
 var upgrader = websocket.Upgrader{
-	// Small buffers, and write buffers from a pool while writing only: most connections are
-	// idle most of the time, and the load target is thousands of them per process.
 	ReadBufferSize:    512,
 	WriteBufferSize:   1024,
 	WriteBufferPool:   &sync.Pool{},
@@ -76,10 +77,13 @@ var upgrader = websocket.Upgrader{
 	CheckOrigin:       func(*http.Request) bool { return true }, // checked by the server, which answers with a localized error
 }
 
-// client is one WebSocket connection. readPump is its reader goroutine, for the connection's
-// life; it exits when a read fails and then stops the client. Frames for the client wait in
-// send, and a writer goroutine (writeLoop) runs only while some wait; it alone writes to conn.
-// The hub's pinger queues pings.
+// client is one WebSocket connection. Its reader (readPump, then read) runs while there is
+// something to read: a visitor's connection is parked with the poller between frames
+// (poll_linux.go), with no goroutine at all, and an agent's keeps its reader. A read that
+// fails ends the client. Frames for the client wait in send, and a writer (writeLoop) runs
+// only while some wait: on the reader's goroutine for what handling a frame queued (flush),
+// otherwise on a goroutine of its own; one at a time, it alone writes to conn. The hub's
+// pinger queues pings.
 type client struct {
 	s    *Server
 	conn *websocket.Conn
@@ -155,7 +159,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.connections.Inc()
-	// Both pumps run in goroutines of their own, so that this handler returns and net/http
+	// The reader runs on a goroutine of its own, so that this handler returns and net/http
 	// lets go of the request, its buffers and this goroutine's stack: a connection that
 	// stays open for hours should cost only what it uses.
 	go c.readPump()

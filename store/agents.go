@@ -25,7 +25,7 @@ var ErrExists = errors.New("store: already exists")
 
 // CreateAgent stores a new agent account.
 func (s *SQLite) CreateAgent(ctx context.Context, a Agent) error {
-	err := s.do(ctx, func(tx *sql.Tx) error {
+	err := s.do(ctx, func(tx *wtx) error {
 		_, err := tx.Exec(`INSERT INTO agents (id, name, password_hash, langs, role, max_chats, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, a.ID, a.Name, a.PasswordHash, strings.Join(a.Langs, ","), a.Role, a.MaxChats, ms(a.CreatedAt))
 		if err != nil && strings.Contains(err.Error(), "UNIQUE") {
@@ -97,7 +97,7 @@ type AgentSession struct {
 
 // CreateSession stores a console session.
 func (s *SQLite) CreateSession(ctx context.Context, a AgentSession) error {
-	return s.do(ctx, func(tx *sql.Tx) error {
+	return s.do(ctx, func(tx *wtx) error {
 		_, err := tx.Exec(`INSERT INTO agent_sessions (token_hash, agent_id, csrf, expires_at) VALUES (?, ?, ?, ?)`,
 			a.TokenHash, a.AgentID, a.CSRF, ms(a.ExpiresAt))
 		return err
@@ -122,7 +122,7 @@ func (s *SQLite) Session(ctx context.Context, hash []byte) (AgentSession, error)
 
 // DeleteSession ends a console session.
 func (s *SQLite) DeleteSession(ctx context.Context, hash []byte) error {
-	return s.do(ctx, func(tx *sql.Tx) error {
+	return s.do(ctx, func(tx *wtx) error {
 		_, err := tx.Exec(`DELETE FROM agent_sessions WHERE token_hash = ?`, hash)
 		return err
 	})
@@ -143,7 +143,7 @@ type Assignment struct {
 
 // Enqueue stores a conversation's place in the queue (replacing any) and sets its state.
 func (s *SQLite) Enqueue(ctx context.Context, e QueueEntry) error {
-	return s.do(ctx, func(tx *sql.Tx) error {
+	return s.do(ctx, func(tx *wtx) error {
 		if _, err := tx.Exec(`DELETE FROM assignments WHERE conversation_id = ?`, e.ConversationID); err != nil {
 			return err
 		}
@@ -158,7 +158,7 @@ func (s *SQLite) Enqueue(ctx context.Context, e QueueEntry) error {
 
 // Assign stores that an agent has a conversation: out of the queue, state agent.
 func (s *SQLite) Assign(ctx context.Context, a Assignment) error {
-	return s.do(ctx, func(tx *sql.Tx) error {
+	return s.do(ctx, func(tx *wtx) error {
 		if _, err := tx.Exec(`DELETE FROM queue WHERE conversation_id = ?`, a.ConversationID); err != nil {
 			return err
 		}
@@ -174,7 +174,7 @@ func (s *SQLite) Assign(ctx context.Context, a Assignment) error {
 // Unqueue takes a conversation out of the queue and any assignment, moving it to state
 // (bot or closed) with a resolution note for closed ones.
 func (s *SQLite) Unqueue(ctx context.Context, conversationID, state, resolution string, at time.Time) error {
-	return s.do(ctx, func(tx *sql.Tx) error {
+	return s.do(ctx, func(tx *wtx) error {
 		if _, err := tx.Exec(`DELETE FROM queue WHERE conversation_id = ?`, conversationID); err != nil {
 			return err
 		}
@@ -231,7 +231,7 @@ type Note struct {
 
 // AddNote stores a note.
 func (s *SQLite) AddNote(ctx context.Context, n Note) error {
-	return s.do(ctx, func(tx *sql.Tx) error {
+	return s.do(ctx, func(tx *wtx) error {
 		_, err := tx.Exec(`INSERT INTO notes (conversation_id, agent_id, text, created_at) VALUES (?, ?, ?, ?)`,
 			n.ConversationID, n.AgentID, n.Text, ms(n.CreatedAt))
 		return err
@@ -268,7 +268,7 @@ type LeftMessage struct {
 
 // LeaveMessage stores a left message.
 func (s *SQLite) LeaveMessage(ctx context.Context, m LeftMessage) error {
-	return s.do(ctx, func(tx *sql.Tx) error {
+	return s.do(ctx, func(tx *wtx) error {
 		_, err := tx.Exec(`INSERT INTO left_messages (conversation_id, lang, contact, text, created_at) VALUES (?, ?, ?, ?, ?)`,
 			m.ConversationID, m.Lang, m.Contact, m.Text, ms(m.CreatedAt))
 		return err

@@ -36,6 +36,7 @@ var migrations embed.FS
 type SQLite struct {
 	read   *sql.DB
 	write  *sql.DB
+	wconn  *sql.Conn // write's one connection, the writer's own
 	ckpt   *sql.DB
 	writes chan *writeReq
 	stmts  map[string]*sql.Stmt // prepared once: parsing SQL costs more than running it
@@ -53,7 +54,7 @@ type SQLite struct {
 }
 
 type writeReq struct {
-	fn   func(tx *sql.Tx) error
+	fn   func(tx *wtx) error
 	errc chan error
 }
 
@@ -111,11 +112,18 @@ func open(path string, walRestart int, ckptEvery time.Duration) (*SQLite, error)
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
 	ckpt.SetMaxOpenConns(1)
-	s := &SQLite{read: read, write: write, ckpt: ckpt, writes: make(chan *writeReq, 1024), done: make(chan struct{}),
+	wconn, err := write.Conn(context.Background())
+	if err != nil {
+		write.Close()
+		read.Close()
+		ckpt.Close()
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	s := &SQLite{read: read, write: write, wconn: wconn, ckpt: ckpt, writes: make(chan *writeReq, 1024), done: make(chan struct{}),
 		stmts: map[string]*sql.Stmt{}, restart: make(chan bool, 1), stopCkpt: make(chan struct{}),
 		ckptDone: make(chan struct{}), walRestart: walRestart, ckptEvery: ckptEvery}
 	for name, q := range writeQueries {
-		if s.stmts[name], err = write.Prepare(q); err != nil {
+		if s.stmts[name], err = wconn.PrepareContext(context.Background(), q); err != nil {
 			s.closeDBs()
 			return nil, fmt.Errorf("store: prepare %s: %w", name, err)
 		}
@@ -135,7 +143,7 @@ func (s *SQLite) closeDBs() error {
 	for _, st := range s.stmts {
 		st.Close()
 	}
-	return errors.Join(s.read.Close(), s.ckpt.Close(), s.write.Close())
+	return errors.Join(s.read.Close(), s.ckpt.Close(), s.wconn.Close(), s.write.Close())
 }
 
 // convColumns are a conversation's columns; its last seq comes from its messages.
@@ -288,7 +296,7 @@ func (s *SQLite) restartWAL(force bool) {
 		mode = "RESTART"
 	}
 	var busy, frames, copied int
-	if err := s.write.QueryRow(`PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &frames, &copied); err == nil && busy == 0 && frames == copied {
+	if err := s.wconn.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &frames, &copied); err == nil && busy == 0 && frames == copied {
 		s.checkpoints.Add(1)
 	}
 }
@@ -356,26 +364,42 @@ func (s *SQLite) commit(batch []*writeReq) {
 // (ErrDuplicate, ErrNotFound) before writing anything; that is its answer and the batch goes
 // on. Any other error rolls the whole transaction back and is returned as err.
 func (s *SQLite) runBatch(batch []*writeReq) (errs []error, err error) {
-	tx, err := s.write.Begin()
-	if err != nil {
+	tx := &wtx{conn: s.wconn}
+	if _, err := tx.Exec(`BEGIN IMMEDIATE`); err != nil {
 		return nil, fmt.Errorf("store: begin: %w", err)
 	}
 	errs = make([]error, len(batch))
 	for i, r := range batch {
 		errs[i] = r.fn(tx)
 		if errs[i] != nil && !errors.Is(errs[i], ErrDuplicate) && !errors.Is(errs[i], ErrNotFound) {
-			tx.Rollback()
+			tx.Exec(`ROLLBACK`)
 			return nil, errs[i]
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if _, err := tx.Exec(`COMMIT`); err != nil {
+		tx.Exec(`ROLLBACK`)
 		return nil, fmt.Errorf("store: commit: %w", err)
 	}
 	return errs, nil
 }
 
+// wtx is the writer's transaction: the writes of one batch, on the writer's connection,
+// between BEGIN IMMEDIATE and COMMIT. It is not a *sql.Tx, for which database/sql starts a
+// goroutine and a context each time: the writer commits a thousand times a second, and every
+// goroutine woken is one more the writes wait behind.
+type wtx struct {
+	conn *sql.Conn
+}
+
+func (t *wtx) Exec(query string, args ...any) (sql.Result, error) {
+	return t.conn.ExecContext(context.Background(), query, args...)
+}
+
+// Stmt returns a statement prepared on the writer's connection (all of writeQueries are).
+func (t *wtx) Stmt(st *sql.Stmt) *sql.Stmt { return st }
+
 // do runs fn in the writer's transaction and waits until it is committed.
-func (s *SQLite) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *SQLite) do(ctx context.Context, fn func(tx *wtx) error) error {
 	r := &writeReq{fn: fn, errc: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed {
@@ -428,7 +452,7 @@ func nullString(s string) any {
 // CreateConversation stores a new conversation and, in the same transaction, its first
 // messages (the greeting), which take seqs 1, 2, ... and c's creation time.
 func (s *SQLite) CreateConversation(ctx context.Context, c Conversation, first ...Message) error {
-	return s.do(ctx, func(tx *sql.Tx) error {
+	return s.do(ctx, func(tx *wtx) error {
 		if _, err := tx.Stmt(s.stmts["createConversation"]).Exec(c.ID, c.TokenHash, c.Lang, c.Script, c.LangChosen,
 			c.Channel, c.ChannelUser, c.State, ms(c.CreatedAt), ms(c.UpdatedAt), ms(c.TokenExpiresAt)); err != nil {
 			return err
@@ -486,7 +510,7 @@ func (s *SQLite) SetTokenExpiry(ctx context.Context, id string, at time.Time) er
 }
 
 func (s *SQLite) exec(ctx context.Context, query string, args ...any) error {
-	return s.do(ctx, func(tx *sql.Tx) error {
+	return s.do(ctx, func(tx *wtx) error {
 		res, err := tx.Exec(query, args...)
 		if err != nil {
 			return err
@@ -531,7 +555,7 @@ func (s *SQLite) appendAll(ctx context.Context, msgs []Message, lang *[2]string)
 	var dupBody string
 	var dupCreated int64
 	out := make([]Message, len(msgs))
-	err := s.do(ctx, func(tx *sql.Tx) error {
+	err := s.do(ctx, func(tx *wtx) error {
 		conv := msgs[0].ConversationID
 		if id := msgs[0].ClientID; id != "" {
 			err := tx.Stmt(s.stmts["dup"]).QueryRow(conv, id).Scan(&dup.Seq, &dup.Role, &dup.Kind, &dupBody, &dupCreated)
@@ -631,7 +655,7 @@ func (s *SQLite) Message(ctx context.Context, conversationID string, seq int64) 
 // SaveFeedback records whether the bot message seq of a conversation helped; a second
 // verdict on the same message replaces the first.
 func (s *SQLite) SaveFeedback(ctx context.Context, conversationID string, seq int64, helpful bool, at time.Time) error {
-	return s.do(ctx, func(tx *sql.Tx) error {
+	return s.do(ctx, func(tx *wtx) error {
 		_, err := tx.Exec(`INSERT INTO feedback (conversation_id, seq, helpful, created_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (conversation_id, seq) DO UPDATE SET helpful = excluded.helpful, created_at = excluded.created_at`,
 			conversationID, seq, helpful, ms(at))

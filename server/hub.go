@@ -28,7 +28,8 @@ type hub struct {
 	rooms    map[string]*room
 	clients  map[*client]struct{}
 	closed   bool
-	nextSlot int // the ping slot of the next connection
+	nextSlot int                             // the ping slot of the next connection
+	slots    [pingSlots]map[*client]struct{} // the connections of each ping slot
 
 	desk *desk
 
@@ -148,7 +149,7 @@ func (h *hub) janitor(ctx context.Context) {
 // silent) and proxies keep idle connections open.
 func (h *hub) pinger(ctx context.Context) {
 	defer h.bg.Done()
-	t := time.NewTicker(pingPeriod / pingSlots)
+	t := time.NewTicker(pingPeriod / time.Duration(pingSlots))
 	defer t.Stop()
 	var clients []*client
 	for slot := 0; ; slot = (slot + 1) % pingSlots {
@@ -163,9 +164,10 @@ func (h *hub) pinger(ctx context.Context) {
 	}
 }
 
-// pingSlots spreads the pings over the ping period: each connection is pinged in its slot, so
-// that twenty thousand pongs do not all come back in the same millisecond.
-const pingSlots = 16
+// pingSlots spreads the pings over the ping period: each connection is pinged in its slot, one
+// slot every 100 ms, so that twenty thousand pings (and their pongs) never come at once, and
+// each round is a few dozen.
+const pingSlots = int(pingPeriod / (100 * time.Millisecond))
 
 // pingAll pings the connections of a slot (all of them when slot is negative), and closes the
 // parked ones that have been silent (not even a pong) for a whole pong wait: with no reader,
@@ -173,8 +175,12 @@ const pingSlots = 16
 // round.
 func (h *hub) pingAll(clients []*client, slot int) []*client {
 	h.mu.Lock()
-	for c := range h.clients {
-		if slot < 0 || int(c.pingSlot) == slot {
+	if slot < 0 {
+		for c := range h.clients {
+			clients = append(clients, c)
+		}
+	} else {
+		for c := range h.slots[slot] {
 			clients = append(clients, c)
 		}
 	}
@@ -226,8 +232,12 @@ func (h *hub) register(c *client) bool {
 		return false
 	}
 	h.clients[c] = struct{}{}
-	c.pingSlot = uint8(h.nextSlot % pingSlots)
+	c.pingSlot = h.nextSlot % pingSlots
 	h.nextSlot++
+	if h.slots[c.pingSlot] == nil {
+		h.slots[c.pingSlot] = map[*client]struct{}{}
+	}
+	h.slots[c.pingSlot][c] = struct{}{}
 	h.conns.Add(1)
 	return true
 }
@@ -252,6 +262,7 @@ func (h *hub) unregister(c *client) {
 	h.mu.Lock()
 	if _, ok := h.clients[c]; ok {
 		delete(h.clients, c)
+		delete(h.slots[c.pingSlot], c)
 		h.conns.Done()
 	}
 	h.mu.Unlock()

@@ -116,7 +116,7 @@ type client struct {
 	poll     pollState
 	parked   atomic.Bool
 	lastRead atomic.Int64
-	pingSlot uint8 // set by register
+	pingSlot int // set by register
 
 	mu   sync.Mutex
 	room *room // set once hello is done; guarded by mu

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hotline12367/hotline/client"
 	"github.com/hotline12367/hotline/internal/testenv"
+	"github.com/hotline12367/hotline/protocol"
 )
 
 // Idle visitors are parked with the poller: no goroutine each, and a message wakes them.
@@ -90,4 +91,39 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Frames that arrive together, in one segment, are all read before the connection is parked:
+// the second waits in the read buffer, where the poller would never see it.
+func TestFramesArrivingTogether(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the poller is Linux's epoll")
+	}
+	s := startServer(t, testenv.Config(), nil)
+	c := dialRaw(t, s.wsURL(), acceptLanguage("en"))
+	c.hello(protocol.ClientFrame{})
+	waitFor(t, "the connection parked", func() bool { return s.srv.ParkedForTest() == 1 })
+	// Two masked text frames and a pong, written at once on the socket.
+	var seg []byte
+	for _, p := range [][]byte{[]byte(messageJSON("t1", "What is a port visa?")), []byte(messageJSON("t2", "What is the five-star card?")), nil} {
+		op := byte(0x81)
+		if p == nil {
+			op = 0x8A
+		}
+		key := []byte{7, 1, 3, 9}
+		seg = append(seg, op, 0x80|byte(len(p)))
+		seg = append(seg, key...)
+		for i, b := range p {
+			seg = append(seg, b^key[i%4])
+		}
+	}
+	if _, err := c.ws.NetConn().Write(seg); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"t1", "t2"} {
+		if f := c.until("the ack of "+id, isAckOrErrorFor(id)); f.Type != protocol.TypeAck {
+			t.Fatalf("%s: got %s, want an ack", id, describe([]protocol.ServerFrame{f}))
+		}
+	}
+	waitFor(t, "the connection parked again", func() bool { return s.srv.ParkedForTest() == 1 })
 }

@@ -68,9 +68,12 @@ const (
 )
 
 // Checkpoint settings: the checkpointer copies frames every ckptEvery, and the WAL starts over
-// past walRestartFrames frames (of one 4 KiB page each): 64 MiB.
+// past walRestartFrames frames (of one 4 KiB page each): 64 MiB. A quarter of a second lets a
+// page written many times (the table's last page, busy index pages) be copied once, with two
+// fsyncs per copy rather than per write: at 3,000 questions a second the server used 0.85 of
+// a core with 20 ms, 0.7 with 250 ms.
 const (
-	ckptEvery        = 20 * time.Millisecond
+	ckptEvery        = 250 * time.Millisecond
 	walRestartFrames = 16384
 	restartBacklog   = 64
 )

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hotline12367/hotline/internal/testenv"
+	"github.com/hotline12367/hotline/protocol"
 	"github.com/hotline12367/hotline/server"
 	"github.com/hotline12367/hotline/store"
 )
@@ -57,4 +58,26 @@ func TestRun(t *testing.T) {
 	if r["server_rss_mib"].(float64) <= 0 {
 		t.Errorf("server_rss_mib: got %v, want the server's resident memory from /metrics", r["server_rss_mib"])
 	}
+}
+
+// BenchmarkDecode compares decoding an answer frame whole with decoding what the tool reads
+// of it (go test ./bench -run x -bench Decode).
+func BenchmarkDecode(b *testing.B) {
+	msg := []byte(`{"type":"message","conversation_id":"z7prx2hdj3p4bihdh2qz","message":{"seq":3,"kind":"message","from":"bot","text":"Foreigners from 54 countries can transit through China without a visa for up to 144 hours when they continue to a third country or region. As of 19 August 2024, the policy applies at 37 ports in 20 provinces.","lang":"en","time":"2026-11-26T23:11:14.413572282Z","answer":{"faq_id":"transit-144h","kind":"faq","confidence":0.87,"handoff":false,"as_of":"2024-08-19","source":{"speaker":"Liu Jia","outlet":"SCIO briefing","document":"scio-nia-briefing-2024-08-19"},"related":[{"id":"transit-ports","question":"Which ports offer visa-free transit?"},{"id":"transit-countries","question":"Which countries qualify?"}]}}}`)
+	b.Run("whole", func(b *testing.B) {
+		for b.Loop() {
+			var f protocol.ServerFrame
+			if err := json.Unmarshal(msg, &f); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("tool", func(b *testing.B) {
+		for b.Loop() {
+			var f frame
+			if err := json.Unmarshal(msg, &f); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -133,18 +133,25 @@ func (c *Conn) Send(id, text string) error {
 // Read returns the next frame from the server.
 func (c *Conn) Read() (protocol.ServerFrame, error) {
 	var f protocol.ServerFrame
+	err := c.ReadInto(&f)
+	return f, err
+}
+
+// ReadInto decodes the next frame from the server into v, which may be a struct of only the
+// fields the caller needs (the load tool's, which reads thousands a second, is).
+func (c *Conn) ReadInto(v any) error {
 	_, b, err := c.ws.ReadMessage()
 	if err != nil {
 		var ce *websocket.CloseError
 		if errors.As(err, &ce) {
-			return f, fmt.Errorf("%w: %w", ErrClosed, err)
+			return fmt.Errorf("%w: %w", ErrClosed, err)
 		}
-		return f, fmt.Errorf("client: read: %w", err)
+		return fmt.Errorf("client: read: %w", err)
 	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		return f, fmt.Errorf("client: bad frame: %w", err)
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("client: bad frame: %w", err)
 	}
-	return f, nil
+	return nil
 }
 
 // ReadUntil reads frames until match returns true for one, and returns it with the frames

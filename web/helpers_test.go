@@ -3,7 +3,9 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/hotline12367/hotline/internal/chromium"
 	"github.com/hotline12367/hotline/internal/testenv"
 	"html"
 	"log/slog"
@@ -11,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -179,23 +180,15 @@ var browser struct {
 	err    error
 }
 
-// chromium finds the browser: $HOTLINE_CHROMIUM, then the usual names on PATH.
-func chromium() string {
-	for _, name := range []string{os.Getenv("HOTLINE_CHROMIUM"), "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if name == "" {
-			continue
-		}
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
 func startBrowser() {
-	path := chromium()
+	path := chromium.Path()
 	if path == "" {
-		browser.skip = "no chromium binary found (apt-get install chromium, or set HOTLINE_CHROMIUM); .ci/run installs it"
+		why, required := chromium.Missing()
+		if required {
+			browser.err = errors.New(why)
+		} else {
+			browser.skip = why
+		}
 		return
 	}
 	dir, err := os.MkdirTemp("", "hotline-chromium-")
@@ -204,26 +197,7 @@ func startBrowser() {
 		return
 	}
 	browser.dir = dir
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path),
-		chromedp.UserDataDir(dir),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-features", "Translate"),
-		chromedp.Flag("force-color-profile", "srgb"),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.WindowSize(1280, 800),
-	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromium.Options(path, dir, 1280, 800)...)
 	ctx, cancel := chromedp.NewContext(alloc)
 	if err := chromedp.Do(ctx); err != nil {
 		cancel()

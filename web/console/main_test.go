@@ -5,13 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"github.com/hotline12367/hotline/internal/chromium"
 	"github.com/hotline12367/hotline/internal/testenv"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -241,21 +241,6 @@ func describe(fs []protocol.ServerFrame) string {
 
 // ---- the browser ----
 
-// chromium returns the path of a Chromium binary, or "".
-func chromium() string {
-	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
 // browser is one headless Chromium with a fresh profile (its own cookies), closed with the
 // test. Uncaught exceptions, console errors of the page's scripts and security errors (CSP)
 // fail the test.
@@ -269,30 +254,15 @@ type browser struct {
 
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
-	path := chromium()
+	path := chromium.Path()
 	if path == "" {
-		t.Skip("no chromium binary")
+		why, required := chromium.Missing()
+		if required {
+			t.Fatal(why)
+		}
+		t.Skip(why)
 	}
-	actx, acancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-features", "Translate"),
-		chromedp.Flag("force-color-profile", "srgb"),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.WindowSize(1400, 900),
-	)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), chromium.Options(path, t.TempDir(), 1400, 900)...)
 	ctx, cancel := chromedp.NewContext(actx)
 	b := &browser{t: t, ctx: ctx}
 	if err := chromedp.Do(ctx); err != nil { // starts the browser and opens the tab

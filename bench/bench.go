@@ -87,13 +87,13 @@ type frame struct {
 	} `json:"error"`
 }
 
-// observe advances the session's last seq past the frame's messages, as Session.Observe does.
+// observe is Session.Observe for what the tool reads of a frame.
 func (f *frame) observe(s *client.Session) {
 	for _, m := range f.Messages {
-		s.LastSeq = max(s.LastSeq, m.Seq)
+		s.See(m.Seq)
 	}
 	if f.Message != nil {
-		s.LastSeq = max(s.LastSeq, f.Message.Seq)
+		s.See(f.Message.Seq)
 	}
 }
 

@@ -102,14 +102,15 @@ func Dial(ctx context.Context, url string, sess *Session, o Options) (*Conn, err
 // Observe advances LastSeq past the messages a frame carries.
 func (s *Session) Observe(f protocol.ServerFrame) {
 	for _, m := range f.Messages {
-		if m.Seq > s.LastSeq {
-			s.LastSeq = m.Seq
-		}
+		s.See(m.Seq)
 	}
-	if f.Message != nil && f.Message.Seq > s.LastSeq {
-		s.LastSeq = f.Message.Seq
+	if f.Message != nil {
+		s.See(f.Message.Seq)
 	}
 }
+
+// See advances LastSeq past a message's seq.
+func (s *Session) See(seq int64) { s.LastSeq = max(s.LastSeq, seq) }
 
 // Write sends one frame.
 func (c *Conn) Write(f protocol.ClientFrame) error {

@@ -192,6 +192,7 @@ func (r *room) channelMessage(ctx context.Context, msgID, kind, text string) {
 	msgs := []store.Message{{ClientID: r.conv.Channel + ":" + msgID, Role: store.RoleVisitor, Kind: store.KindMessage,
 		Body: mustJSON(messageBody{Text: text})}}
 	var ans *kb.Answer
+	var lang *kb.Pref
 	switch {
 	case kind == ChannelOther:
 		msgs = append(msgs, store.Message{Role: store.RoleBot, Kind: store.KindMessage,
@@ -199,21 +200,18 @@ func (r *room) channelMessage(ctx context.Context, msgID, kind, text string) {
 	case r.conv.State == store.StateBot:
 		r.channelTyping(true) // the answer that follows ends it
 		if m, a, ok := r.botAnswer(text); ok {
-			msgs, ans = append(msgs, m), &a
+			msgs, ans, lang = append(msgs, m), &a, r.movedLang(a)
 		}
 	}
-	if _, err := r.appendLocked(ctx, msgs...); err != nil {
+	if _, err := r.appendAs(ctx, nil, lang, msgs); err != nil {
 		if !errors.Is(err, store.ErrDuplicate) {
 			s.log.Error("store channel message", "conversation", r.id, "err", err)
 		}
 		return
 	}
 	r.lastQuestion = text
-	if ans != nil {
-		r.followLang(ctx, *ans)
-		if ans.Handoff {
-			r.enqueueLocked(ctx, ans.Reason, text)
-		}
+	if ans != nil && ans.Handoff {
+		r.enqueueLocked(ctx, ans.Reason, text)
 	}
 }
 

@@ -116,10 +116,7 @@ func (r *room) visitorMessage(ctx context.Context, c *client, f protocol.ClientF
 	var lang *kb.Pref // the language the conversation moves to, unless the visitor chose one
 	if r.conv.State == store.StateBot {
 		if m, a, ok := r.botAnswer(f.Text); ok {
-			msgs, ans = append(msgs, m), &a
-			if !r.conv.LangChosen && (a.Lang != r.conv.Lang || a.Script != r.conv.Script) {
-				lang = &kb.Pref{Lang: a.Lang, Script: a.Script}
-			}
+			msgs, ans, lang = append(msgs, m), &a, r.movedLang(a)
 		}
 	}
 	stored, err := r.appendAs(ctx, c, lang, msgs)
@@ -144,11 +141,9 @@ func (r *room) reply(ctx context.Context, text string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if m, ans, ok := r.botAnswer(text); ok {
-		if _, err := r.appendLocked(ctx, m); err != nil {
+		if _, err := r.appendAs(ctx, nil, r.movedLang(ans), []store.Message{m}); err != nil {
 			r.h.s.log.Error("store answer", "conversation", r.id, "err", err)
-			return
 		}
-		r.followLang(ctx, ans)
 	}
 }
 
@@ -173,20 +168,14 @@ func (r *room) botAnswer(text string) (store.Message, kb.Answer, bool) {
 	}, ans, true
 }
 
-// followLang moves the conversation to the language the visitor wrote in, unless they chose
-// one. r.mu must be held.
-func (r *room) followLang(ctx context.Context, ans kb.Answer) {
-	if r.conv.LangChosen || ans.Lang == r.conv.Lang && ans.Script == r.conv.Script {
-		return
+// movedLang is the language the conversation moves to with an answer: the one the visitor
+// wrote in, unless they chose one or it is the conversation's already (nil then). r.mu must be
+// held.
+func (r *room) movedLang(a kb.Answer) *kb.Pref {
+	if r.conv.LangChosen || a.Lang == r.conv.Lang && a.Script == r.conv.Script {
+		return nil
 	}
-	if err := r.h.s.store.SetLang(ctx, r.id, ans.Lang, ans.Script, false); err != nil {
-		r.h.s.log.Error("store language", "conversation", r.id, "err", err)
-		return
-	}
-	r.conv.Lang, r.conv.Script = ans.Lang, ans.Script
-	for c := range r.clients {
-		c.setLang(kb.Pref{Lang: ans.Lang, Script: ans.Script})
-	}
+	return &kb.Pref{Lang: a.Lang, Script: a.Script}
 }
 
 func wireAnswer(a kb.Answer) *protocol.Answer {

@@ -50,7 +50,7 @@ type SQLite struct {
 	ckptDone    chan struct{}
 	walRestart  int // WAL frames past which the WAL is started over
 	ckptEvery   time.Duration
-	checkpoints atomic.Int64 // RESTART checkpoints run by the writer, for tests
+	checkpoints atomic.Int64 // checkpoints by the writer that copied the whole WAL, for tests
 }
 
 type writeReq struct {
@@ -92,7 +92,7 @@ func open(path string, walRestart int, ckptEvery time.Duration) (*SQLite, error)
 	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
 		"&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)&_pragma=wal_autocheckpoint(0)" +
-		"&_pragma=journal_size_limit(67108864)&_pragma=cache_size(-32768)&_txlock=immediate"
+		"&_pragma=journal_size_limit(67108864)&_pragma=cache_size(-32768)"
 	write, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
@@ -387,7 +387,8 @@ func (s *SQLite) runBatch(batch []*writeReq) (errs []error, err error) {
 }
 
 // wtx is the writer's transaction: the writes of one batch, on the writer's connection,
-// between BEGIN IMMEDIATE and COMMIT. It is not a *sql.Tx, for which database/sql starts a
+// between BEGIN IMMEDIATE and COMMIT (writeQueries are prepared on that connection, so they
+// run in it too). It is not a *sql.Tx, for which database/sql starts a
 // goroutine and a context each time: the writer commits a thousand times a second, and every
 // goroutine woken is one more the writes wait behind.
 type wtx struct {
@@ -397,9 +398,6 @@ type wtx struct {
 func (t *wtx) Exec(query string, args ...any) (sql.Result, error) {
 	return t.conn.ExecContext(context.Background(), query, args...)
 }
-
-// Stmt returns a statement prepared on the writer's connection (all of writeQueries are).
-func (t *wtx) Stmt(st *sql.Stmt) *sql.Stmt { return st }
 
 // do runs fn in the writer's transaction and waits until it is committed.
 func (s *SQLite) do(ctx context.Context, fn func(tx *wtx) error) error {
@@ -456,12 +454,12 @@ func nullString(s string) any {
 // messages (the greeting), which take seqs 1, 2, ... and c's creation time.
 func (s *SQLite) CreateConversation(ctx context.Context, c Conversation, first ...Message) error {
 	return s.do(ctx, func(tx *wtx) error {
-		if _, err := tx.Stmt(s.stmts["createConversation"]).Exec(c.ID, c.TokenHash, c.Lang, c.Script, c.LangChosen,
+		if _, err := s.stmts["createConversation"].Exec(c.ID, c.TokenHash, c.Lang, c.Script, c.LangChosen,
 			c.Channel, c.ChannelUser, c.State, ms(c.CreatedAt), ms(c.UpdatedAt), ms(c.TokenExpiresAt)); err != nil {
 			return err
 		}
 		for i, m := range first {
-			if _, err := tx.Stmt(s.stmts["insertMessage"]).Exec(c.ID, i+1, nullString(m.ClientID), m.Role, m.Kind,
+			if _, err := s.stmts["insertMessage"].Exec(c.ID, i+1, nullString(m.ClientID), m.Role, m.Kind,
 				string(m.Body), ms(c.CreatedAt)); err != nil {
 				return err
 			}
@@ -561,7 +559,7 @@ func (s *SQLite) appendAll(ctx context.Context, msgs []Message, lang *[2]string)
 	err := s.do(ctx, func(tx *wtx) error {
 		conv := msgs[0].ConversationID
 		if id := msgs[0].ClientID; id != "" {
-			err := tx.Stmt(s.stmts["dup"]).QueryRow(conv, id).Scan(&dup.Seq, &dup.Role, &dup.Kind, &dupBody, &dupCreated)
+			err := s.stmts["dup"].QueryRow(conv, id).Scan(&dup.Seq, &dup.Role, &dup.Kind, &dupBody, &dupCreated)
 			if err == nil {
 				dup.ConversationID, dup.ClientID, dup.Body = conv, id, []byte(dupBody)
 				dup.CreatedAt = fromMS(dupCreated)
@@ -572,7 +570,7 @@ func (s *SQLite) appendAll(ctx context.Context, msgs []Message, lang *[2]string)
 			}
 		}
 		var last int64
-		if err := tx.Stmt(s.stmts["lastSeq"]).QueryRow(conv).Scan(&last); err != nil {
+		if err := s.stmts["lastSeq"].QueryRow(conv).Scan(&last); err != nil {
 			return err
 		}
 		args := make([]any, 0, 7*len(msgs))
@@ -586,10 +584,10 @@ func (s *SQLite) appendAll(ctx context.Context, msgs []Message, lang *[2]string)
 		}
 		var err error
 		if len(msgs) == 2 {
-			_, err = tx.Stmt(s.stmts["insertMessages2"]).Exec(args...)
+			_, err = s.stmts["insertMessages2"].Exec(args...)
 		} else {
 			for i := range msgs {
-				if _, err = tx.Stmt(s.stmts["insertMessage"]).Exec(args[i*7 : i*7+7]...); err != nil {
+				if _, err = s.stmts["insertMessage"].Exec(args[i*7 : i*7+7]...); err != nil {
 					break
 				}
 			}
@@ -602,11 +600,11 @@ func (s *SQLite) appendAll(ctx context.Context, msgs []Message, lang *[2]string)
 		}
 		at := ms(msgs[len(msgs)-1].CreatedAt)
 		if lang != nil {
-			if _, err = tx.Stmt(s.stmts["setLang"]).Exec(lang[0], lang[1], conv); err != nil {
+			if _, err = s.stmts["setLang"].Exec(lang[0], lang[1], conv); err != nil {
 				return err
 			}
 		}
-		_, err = tx.Stmt(s.stmts["touch"]).Exec(at, conv, touchEvery.Milliseconds())
+		_, err = s.stmts["touch"].Exec(at, conv, touchEvery.Milliseconds())
 		return err
 	})
 	if errors.Is(err, ErrDuplicate) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -118,18 +119,6 @@ func codes(ms []wechattest.SentMessage) []int {
 		out = append(out, m.ErrCode)
 	}
 	return out
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestSendTextAndTokenReuse(t *testing.T) {
@@ -371,29 +360,17 @@ func TestSendTextErrors(t *testing.T) {
 			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
 				t.Errorf("got %v, want errors.Is %v", err, tt.wantIs)
 			}
-			if got := codes(e.fake.Attempts()); !equalInts(got, tt.wantAttempts) {
+			if got := codes(e.fake.Attempts()); !slices.Equal(got, tt.wantAttempts) {
 				t.Errorf("got attempts answered %v, want %v", got, tt.wantAttempts)
 			}
 			if got := e.fake.TokenRequests(); got != tt.wantTokens {
 				t.Errorf("got %d token requests, want %d", got, tt.wantTokens)
 			}
-			if got := e.sleep.Slept(); len(got) != len(tt.wantSlept) || (len(got) > 0 && !equalDurations(got, tt.wantSlept)) {
+			if got := e.sleep.Slept(); len(got) != len(tt.wantSlept) || (len(got) > 0 && !slices.Equal(got, tt.wantSlept)) {
 				t.Errorf("got backoffs %v, want %v", got, tt.wantSlept)
 			}
 		})
 	}
-}
-
-func equalDurations(a, b []time.Duration) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestSendLongText(t *testing.T) {

@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -56,6 +58,15 @@ type Result struct {
 	StillDown     int64   `json:"still_down"` // connections lost and not back when the run ended
 	FDLimit       uint64  `json:"fd_limit"`
 	FDLimitHit    bool    `json:"fd_limit_hit"`
+	// ServerP99 is the p99 of the server's own reply time over the asking (its
+	// hotline_reply_seconds histogram, interpolated within a bucket as Prometheus does): from
+	// reading a question to having its answer ready to send. p99_ms adds the network, the
+	// kernel and this tool's own scheduling, which ServerP99 leaves out.
+	ServerP99 float64 `json:"server_p99_ms"`
+	// CPUSteal is the share of this machine's CPU time, in percent, that its hypervisor gave to
+	// others while asking (from /proc/stat; 0 where that cannot be read). A virtual machine
+	// whose neighbours are busy answers later than the same machine alone.
+	CPUSteal float64 `json:"cpu_steal_pct"`
 }
 
 // questions is the corpus: a few questions per language. Each connection is one visitor, who
@@ -137,7 +148,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if u.Scheme == "wss" {
 		metricsURL = "https://" + u.Host + "/metrics"
 	}
-	res.ServerRSSIdle = serverRSS(metricsURL)
+	res.ServerRSSIdle = scrape(metricsURL).rss
 
 	var sources []net.Addr
 	host := u.Hostname()
@@ -313,6 +324,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	var sent atomic.Int64
 	interval := time.Duration(float64(time.Second) / max(cfg.Rate, 0.001))
 	askStart := time.Now()
+	before, cpuBefore := scrape(metricsURL), readCPU()
 	deadline := askStart.Add(cfg.Duration)
 	next := askStart
 	i := 0
@@ -329,7 +341,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 			id := "b" + strconv.Itoa(cn.id) + "-" + strconv.Itoa(cn.n)
 			qs := questions[cn.id%len(questions)]
 			q := qs[cn.n%len(qs)]
-			cn.pending = append(cn.pending, time.Now())
+			// Latency counts from when the question was due, not from when it went: a sender
+			// that fell behind (a stalled machine) must not hide the wait it caused.
+			cn.pending = append(cn.pending, next)
 			err := cn.c.Send(id, q)
 			if err != nil {
 				cn.pending = cn.pending[:len(cn.pending)-1]
@@ -346,7 +360,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	for time.Now().Before(drainUntil) && answered.Load() < sent.Load() {
 		time.Sleep(20 * time.Millisecond)
 	}
-	res.ServerRSS = serverRSS(metricsURL)
+	after, cpuAfter := scrape(metricsURL), readCPU()
+	res.ServerRSS = after.rss
+	res.ServerP99 = round(1000*after.reply.sub(before.reply).quantile(0.99), 2)
+	res.CPUSteal = round(cpuAfter.stealPct(cpuBefore), 1)
 	cancel()
 	for _, cn := range conns {
 		cn.mu.Lock()
@@ -388,23 +405,129 @@ func round(v float64, digits int) float64 {
 	return r
 }
 
-// serverRSS reads the server's resident memory from its Prometheus metrics, in MiB (0 when it
-// cannot be read).
-func serverRSS(metricsURL string) float64 {
+// metrics is what the tool reads of the server's Prometheus metrics.
+type metrics struct {
+	rss   float64   // resident memory, MiB
+	reply histogram // hotline_reply_seconds
+}
+
+// histogram is a Prometheus histogram's cumulative buckets, in the order scraped.
+type histogram []bucket
+
+type bucket struct {
+	le    float64 // upper bound, seconds (+Inf for the last)
+	count float64 // observations at or below le
+}
+
+// sub returns h minus an earlier scrape of the same histogram: what was observed between.
+func (h histogram) sub(earlier histogram) histogram {
+	if len(earlier) != len(h) {
+		return h
+	}
+	d := make(histogram, len(h))
+	for i, b := range h {
+		d[i] = bucket{le: b.le, count: b.count - earlier[i].count}
+	}
+	return d
+}
+
+// quantile estimates the q-quantile as Prometheus's histogram_quantile does: linearly within
+// the bucket that holds it. It returns 0 for an empty histogram and the highest finite bound
+// when the quantile falls in the +Inf bucket.
+func (h histogram) quantile(q float64) float64 {
+	if len(h) == 0 || h[len(h)-1].count == 0 {
+		return 0
+	}
+	rank := q * h[len(h)-1].count
+	lo, below := 0.0, 0.0
+	for _, b := range h {
+		if b.count >= rank {
+			if math.IsInf(b.le, 1) {
+				return lo
+			}
+			if b.count == below {
+				return b.le
+			}
+			return lo + (b.le-lo)*(rank-below)/(b.count-below)
+		}
+		lo, below = b.le, b.count
+	}
+	return lo
+}
+
+// scrape reads the server's metrics (zero values for what cannot be read).
+func scrape(metricsURL string) metrics {
+	var m metrics
 	resp, err := http.Get(metricsURL)
 	if err != nil {
-		return 0
+		return m
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<22))
 	if err != nil {
-		return 0
+		return m
 	}
-	for _, line := range strings.Split(string(b), "\n") {
+	return parseMetrics(string(b))
+}
+
+func parseMetrics(text string) metrics {
+	var m metrics
+	for _, line := range strings.Split(text, "\n") {
 		if v, ok := strings.CutPrefix(line, "process_resident_memory_bytes "); ok {
 			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return f / (1 << 20)
+			m.rss = f / (1 << 20)
 		}
+		if rest, ok := strings.CutPrefix(line, `hotline_reply_seconds_bucket{le="`); ok {
+			le, count, ok := strings.Cut(rest, `"} `)
+			if !ok {
+				continue
+			}
+			b := bucket{}
+			var err1, err2 error
+			if le == "+Inf" {
+				b.le = math.Inf(1)
+			} else {
+				b.le, err1 = strconv.ParseFloat(le, 64)
+			}
+			b.count, err2 = strconv.ParseFloat(strings.TrimSpace(count), 64)
+			if err1 == nil && err2 == nil {
+				m.reply = append(m.reply, b)
+			}
+		}
+	}
+	return m
+}
+
+// cpuTimes is the machine's CPU time so far, from the first line of /proc/stat, in ticks.
+type cpuTimes struct{ total, steal float64 }
+
+func readCPU() cpuTimes {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuTimes{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return cpuTimes{}
+	}
+	var t cpuTimes
+	for i, v := range f[1:] {
+		if i >= 8 { // guest time is counted in user time already
+			break
+		}
+		x, _ := strconv.ParseFloat(v, 64)
+		t.total += x
+		if i == 7 {
+			t.steal = x
+		}
+	}
+	return t
+}
+
+func (t cpuTimes) stealPct(earlier cpuTimes) float64 {
+	if d := t.total - earlier.total; d > 0 {
+		return 100 * (t.steal - earlier.steal) / d
 	}
 	return 0
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"math"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -47,7 +49,7 @@ func TestRun(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil || strings.Count(out.String(), "\n") != 1 {
 		t.Fatalf("output: got %q, want one JSON line", out.String())
 	}
-	for _, k := range []string{"conns", "questions", "qps", "p50_ms", "p99_ms", "errors", "server_rss_mib"} {
+	for _, k := range []string{"conns", "questions", "qps", "p50_ms", "p99_ms", "errors", "server_rss_mib", "server_p99_ms", "cpu_steal_pct"} {
 		if _, ok := r[k]; !ok {
 			t.Errorf("result lacks %q: %s", k, out.String())
 		}
@@ -57,6 +59,55 @@ func TestRun(t *testing.T) {
 	}
 	if r["server_rss_mib"].(float64) <= 0 {
 		t.Errorf("server_rss_mib: got %v, want the server's resident memory from /metrics", r["server_rss_mib"])
+	}
+	if p := r["server_p99_ms"].(float64); p <= 0 {
+		t.Errorf("server_p99_ms: got %v, want the server's own reply p99 from /metrics", p)
+	}
+}
+
+// The server's p99 comes from the difference of two scrapes of its reply histogram,
+// interpolated within the bucket as Prometheus's histogram_quantile does.
+func TestServerQuantile(t *testing.T) {
+	scrape := func(counts ...int) string {
+		les := []string{"0.001", "0.005", "0.025", "+Inf"}
+		var b strings.Builder
+		b.WriteString("# TYPE hotline_reply_seconds histogram\n")
+		for i, le := range les {
+			fmt.Fprintf(&b, "hotline_reply_seconds_bucket{le=%q} %d\n", le, counts[i])
+		}
+		b.WriteString("process_resident_memory_bytes 1.048576e+08\n")
+		return b.String()
+	}
+	before := parseMetrics(scrape(10, 10, 10, 10))
+	if before.rss != 100 || len(before.reply) != 4 {
+		t.Fatalf("parse: got rss %v and %d buckets, want 100 MiB and 4", before.rss, len(before.reply))
+	}
+	for _, c := range []struct {
+		counts []int
+		q      float64
+		want   float64
+	}{
+		{[]int{110, 110, 110, 110}, 0.99, 0.00099},       // all 100 new ones under 1 ms
+		{[]int{60, 110, 110, 110}, 0.5, 0.001},           // half under 1 ms: the bucket's top
+		{[]int{10, 10, 60, 110}, 0.25, 0.005 + 0.02*0.5}, // halfway into (5, 25] ms
+		{[]int{10, 10, 10, 110}, 0.99, 0.025},            // past the last bound: that bound
+		{[]int{10, 10, 10, 10}, 0.99, 0},                 // nothing asked
+	} {
+		d := parseMetrics(scrape(c.counts...)).reply.sub(before.reply)
+		if got := d.quantile(c.q); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("counts %v: q%v got %v, want %v", c.counts, c.q, got, c.want)
+		}
+	}
+}
+
+// Steal is the share of all CPU time between two readings.
+func TestStealPct(t *testing.T) {
+	a, b := cpuTimes{total: 1000, steal: 10}, cpuTimes{total: 1200, steal: 40}
+	if got := b.stealPct(a); got != 15 {
+		t.Errorf("got %v%%, want 15%%", got)
+	}
+	if got := a.stealPct(a); got != 0 {
+		t.Errorf("no time passed: got %v%%, want 0", got)
 	}
 }
 

@@ -1,12 +1,14 @@
 package store
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -25,7 +27,8 @@ var migrations embed.FS
 
 // SQLite is the store on one database file. Reads run on a pool of connections; every write
 // goes through one goroutine that commits waiting writes together (group commit), so many
-// visitors writing at once cost one transaction, not one each.
+// visitors writing at once cost one transaction, not one each. Messages reach that goroutine
+// through the store's own journal, so that storing one waits for a write(2), not a commit.
 //
 // The writer never checkpoints (wal_autocheckpoint is off on its connection): a checkpoint
 // copies pages from the WAL into the database file, and every write waiting behind it would
@@ -45,6 +48,21 @@ type SQLite struct {
 	closed bool
 	done   chan struct{}
 
+	// Appended messages go to the journal first (see journal.go). jmu orders appends: a
+	// record's seqs, its place in the journal and its place in the writer's queue.
+	jnl      *journal
+	jmu      sync.Mutex
+	convs    map[string]*convState // conversations appended to lately; jmu
+	rec      uint64                // the last record number given; jmu
+	evictGen uint64                // bumped when convs loses entries; jmu
+	sweeps   uint64                // eviction sweeps so far; jmu
+	queued   atomic.Uint64         // the last record handed to the writer
+	applied  atomic.Uint64         // the last record the writer committed
+	amu      sync.Mutex            // with acond: waiting for applied to reach queued
+	acond    *sync.Cond
+	failed   atomic.Pointer[error] // a journaled write SQLite refused: appends stop
+	hold     chan struct{}         // tests: the writer waits on it before each commit
+
 	restart     chan bool // the checkpointer asks the writer to start the WAL over (true: whatever it costs)
 	stopCkpt    chan struct{}
 	ckptDone    chan struct{}
@@ -55,7 +73,18 @@ type SQLite struct {
 
 type writeReq struct {
 	fn   func(tx *wtx) error
-	errc chan error
+	errc chan error // nil for a journaled append, which nobody waits for
+	rec  uint64     // a journaled append's record number
+	conv *convState // and its conversation
+}
+
+// convState is what the store keeps in memory of a conversation it appends to: its messages
+// may still be on their way to SQLite, so the next seq and the client ids seen come from here.
+type convState struct {
+	last    int64            // the last seq given
+	ids     map[string]int64 // client id → seq, for the conversation's every message with one
+	pending atomic.Int32     // records not yet committed; never evicted while above 0
+	sweep   uint64           // the sweep at its last append
 }
 
 // maxBatch is the most writes committed in one transaction. batchWait is how long the writer,
@@ -109,6 +138,15 @@ func open(path string, walRestart int, ckptEvery time.Duration) (*SQLite, error)
 		write.Close()
 		return nil, err
 	}
+	if err := recoverJournal(write, path); err != nil {
+		write.Close()
+		return nil, err
+	}
+	jnl, err := openJournal(path)
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
 	read, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&mode=ro")
 	if err != nil {
 		write.Close()
@@ -127,11 +165,14 @@ func open(path string, walRestart int, ckptEvery time.Duration) (*SQLite, error)
 		write.Close()
 		read.Close()
 		ckpt.Close()
+		jnl.close(true)
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
 	s := &SQLite{read: read, write: write, wconn: wconn, ckpt: ckpt, writes: make(chan *writeReq, 1024), done: make(chan struct{}),
 		stmts: map[string]*sql.Stmt{}, restart: make(chan bool, 1), stopCkpt: make(chan struct{}),
-		ckptDone: make(chan struct{}), walRestart: walRestart, ckptEvery: ckptEvery}
+		ckptDone: make(chan struct{}), walRestart: walRestart, ckptEvery: ckptEvery,
+		jnl: jnl, convs: map[string]*convState{}, hold: testHoldWrites}
+	s.acond = sync.NewCond(&s.amu)
 	for name, q := range writeQueries {
 		if s.stmts[name], err = wconn.PrepareContext(context.Background(), q); err != nil {
 			s.closeDBs()
@@ -153,7 +194,10 @@ func (s *SQLite) closeDBs() error {
 	for _, st := range s.stmts {
 		st.Close()
 	}
-	return errors.Join(s.read.Close(), s.ckpt.Close(), s.wconn.Close(), s.write.Close())
+	// Everything journaled is in SQLite by now, unless SQLite refused some of it: then the
+	// journal stays for the next Open to apply.
+	jerr := s.jnl.close(s.failed.Load() == nil)
+	return errors.Join(s.read.Close(), s.ckpt.Close(), s.wconn.Close(), s.write.Close(), jerr)
 }
 
 // convColumns are a conversation's columns; its last seq comes from its messages.
@@ -167,12 +211,9 @@ const convColumns = `id, token_hash, lang, script, lang_chosen, channel, channel
 const touchEvery = time.Minute
 
 var writeQueries = map[string]string{
-	"dup": `SELECT seq, role, kind, body, created_at FROM messages
-		WHERE conversation_id = ? AND client_id = ?`,
 	"createConversation": `INSERT INTO conversations
 		(id, token_hash, lang, script, lang_chosen, channel, channel_user, state, created_at, updated_at, token_expires_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-	"lastSeq": `SELECT coalesce(max(seq), 0) FROM messages WHERE conversation_id = ?`,
 	"setLang": `UPDATE conversations SET lang = ?, script = ?, lang_chosen = 0 WHERE id = ?`,
 	"touch":   `UPDATE conversations SET updated_at = ?1 WHERE id = ?2 AND updated_at < ?1 - ?3`,
 	"insertMessage": `INSERT INTO messages (conversation_id, seq, client_id, role, kind, body, created_at)
@@ -285,6 +326,9 @@ func (s *SQLite) writer() {
 				}
 			}
 		}
+		if s.hold != nil {
+			<-s.hold // tests: a crash before anything is committed
+		}
 		s.commit(batch)
 		lastEnd = time.Now()
 		// The commit has woken every writer of the batch onto this goroutine's P. Yield it
@@ -319,10 +363,15 @@ func (s *SQLite) checkpointer() {
 	defer close(s.ckptDone)
 	t := time.NewTicker(s.ckptEvery)
 	defer t.Stop()
+	sweep := time.NewTicker(sweepEvery)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-s.stopCkpt:
 			return
+		case <-sweep.C:
+			s.evictIdle()
+			continue
 		case <-t.C:
 		}
 		// Past the bound, copy again at once until what remains is little: the writer's copy
@@ -353,21 +402,69 @@ func (s *SQLite) commit(batch []*writeReq) {
 		// that one bad write does not fail the others.
 		for _, r := range batch {
 			errs, err := s.runBatch([]*writeReq{r})
-			if err != nil {
-				r.errc <- err
-			} else {
-				r.errc <- errs[0]
+			if err == nil {
+				err = errs[0]
 			}
+			s.answer(r, err)
 		}
+		s.appliedUpTo(batch)
 		return
 	}
 	for i, r := range batch {
 		if err != nil {
-			r.errc <- err
+			s.answer(r, err)
 		} else {
-			r.errc <- errs[i]
+			s.answer(r, errs[i])
 		}
 	}
+	s.appliedUpTo(batch)
+}
+
+// answer answers a write: its caller waits on errc; a journaled append has nobody waiting, and
+// if SQLite refused it, appends stop (the journal keeps it for the next Open).
+func (s *SQLite) answer(r *writeReq, err error) {
+	if r.errc != nil {
+		r.errc <- err
+		return
+	}
+	if err != nil {
+		err = fmt.Errorf("store: a journaled write failed, the journal is kept for the next start: %w", err)
+		s.failed.CompareAndSwap(nil, &err)
+	}
+	r.conv.pending.Add(-1)
+}
+
+// appliedUpTo records that the journaled appends of a committed batch are in SQLite, wakes
+// the reads waiting for them and deletes the journal segments no longer needed.
+func (s *SQLite) appliedUpTo(batch []*writeReq) {
+	var last uint64
+	for _, r := range batch {
+		last = max(last, r.rec)
+	}
+	if last == 0 {
+		return
+	}
+	s.amu.Lock()
+	s.applied.Store(last)
+	s.acond.Broadcast()
+	s.amu.Unlock()
+	if s.failed.Load() == nil {
+		s.jnl.release(last)
+	}
+}
+
+// settle waits until every append journaled before it was called is in SQLite, so that a read
+// sees what the store has acknowledged.
+func (s *SQLite) settle() {
+	target := s.queued.Load()
+	if s.applied.Load() >= target {
+		return
+	}
+	s.amu.Lock()
+	for s.applied.Load() < target {
+		s.acond.Wait()
+	}
+	s.amu.Unlock()
 }
 
 // runBatch runs the writes in one transaction. A write may refuse with a sentinel error
@@ -492,12 +589,14 @@ func scanConversation(row interface{ Scan(...any) error }) (Conversation, error)
 
 // Conversation returns the conversation with id, or ErrNotFound.
 func (s *SQLite) Conversation(ctx context.Context, id string) (Conversation, error) {
+	s.settle()
 	return scanConversation(s.stmts["conversation"].QueryRowContext(ctx, id))
 }
 
 // ConversationByToken returns the conversation whose resume token hashes to hash, or
 // ErrNotFound.
 func (s *SQLite) ConversationByToken(ctx context.Context, hash []byte) (Conversation, error) {
+	s.settle()
 	return scanConversation(s.stmts["conversationByToken"].QueryRowContext(ctx, hash))
 }
 
@@ -541,7 +640,9 @@ func (s *SQLite) Append(ctx context.Context, m Message) (Message, error) {
 	return out[0], err
 }
 
-// AppendAll stores messages of one conversation in order, in one transaction: all or none.
+// AppendAll stores messages of one conversation in order, all or none, and returns them with
+// their seqs. It returns once they are in the journal (journal.go), where a crash of the
+// process cannot lose them; SQLite has them a moment later, and every read waits for that.
 // When the first has a ClientID already stored, nothing is written and AppendAll returns the
 // stored message alone with ErrDuplicate.
 func (s *SQLite) AppendAll(ctx context.Context, msgs []Message) ([]Message, error) {
@@ -559,76 +660,261 @@ func (s *SQLite) appendAll(ctx context.Context, msgs []Message, lang *[2]string)
 	if len(msgs) == 0 {
 		return nil, nil
 	}
-	var dup Message
-	var dupBody string
-	var dupCreated int64
-	out := make([]Message, len(msgs))
-	err := s.do(ctx, func(tx *wtx) error {
-		conv := msgs[0].ConversationID
-		if id := msgs[0].ClientID; id != "" {
-			err := s.stmts["dup"].QueryRow(conv, id).Scan(&dup.Seq, &dup.Role, &dup.Kind, &dupBody, &dupCreated)
-			if err == nil {
-				dup.ConversationID, dup.ClientID, dup.Body = conv, id, []byte(dupBody)
-				dup.CreatedAt = fromMS(dupCreated)
-				return ErrDuplicate
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
+	conv := msgs[0].ConversationID
+	for _, m := range msgs {
+		if m.ConversationID != conv {
+			return nil, fmt.Errorf("store: append: messages of two conversations")
 		}
-		var last int64
-		if err := s.stmts["lastSeq"].QueryRow(conv).Scan(&last); err != nil {
-			return err
-		}
-		args := make([]any, 0, 7*len(msgs))
-		for i, m := range msgs {
-			if m.ConversationID != conv {
-				return fmt.Errorf("store: append: messages of two conversations")
-			}
-			m.Seq = last + int64(i) + 1
-			out[i] = m
-			args = append(args, m.ConversationID, m.Seq, nullString(m.ClientID), m.Role, m.Kind, string(m.Body), ms(m.CreatedAt))
-		}
-		var err error
-		if len(msgs) == 2 {
-			_, err = s.stmts["insertMessages2"].Exec(args...)
-		} else {
-			for i := range msgs {
-				if _, err = s.stmts["insertMessage"].Exec(args[i*7 : i*7+7]...); err != nil {
-					break
-				}
-			}
-		}
-		switch {
-		case isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY):
-			return ErrNotFound
-		case err != nil:
-			return err
-		}
-		at := ms(msgs[len(msgs)-1].CreatedAt)
-		if lang != nil {
-			if _, err = s.stmts["setLang"].Exec(lang[0], lang[1], conv); err != nil {
-				return err
-			}
-		}
-		_, err = s.stmts["touch"].Exec(at, conv, touchEvery.Milliseconds())
-		return err
-	})
-	if errors.Is(err, ErrDuplicate) {
-		return []Message{dup}, ErrDuplicate
 	}
+	if err := s.failed.Load(); err != nil {
+		return nil, *err
+	}
+	st, err := s.convState(ctx, conv)
 	if err != nil {
-		if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrClosed) {
-			err = fmt.Errorf("store: append: %w", err)
-		}
 		return nil, err
 	}
-	return out, nil
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	out, dup, err := s.journal(st, msgs, lang)
+	if dup > 0 {
+		return s.duplicate(ctx, conv, dup)
+	}
+	return out, err
+}
+
+// journal gives msgs their seqs, writes them to the journal and queues them for the writer;
+// or, when the first one's client id is the conversation's already, returns that message's
+// seq as dup. s.mu must be read-held.
+func (s *SQLite) journal(st *convState, msgs []Message, lang *[2]string) (out []Message, dup int64, err error) {
+	s.jmu.Lock()
+	defer s.jmu.Unlock()
+	if id := msgs[0].ClientID; id != "" {
+		if seq, ok := st.ids[id]; ok {
+			return nil, seq, nil
+		}
+	}
+	out = make([]Message, len(msgs))
+	for i, m := range msgs {
+		m.Seq = st.last + int64(i) + 1
+		out[i] = m
+	}
+	s.rec++
+	r := record{n: s.rec, conv: msgs[0].ConversationID, lang: lang, msgs: out}
+	if err := s.jnl.write(r.n, appendRecord(make([]byte, 0, 256), r)); err != nil {
+		return nil, 0, fmt.Errorf("store: append: %w", err)
+	}
+	st.last += int64(len(out))
+	for _, m := range out {
+		if m.ClientID != "" {
+			st.ids[m.ClientID] = m.Seq
+		}
+	}
+	st.pending.Add(1)
+	st.sweep = s.sweeps
+	// In the writer's queue in journal order: what is written after (a state change, say)
+	// is committed after. The queue being full holds every append here: the disk is behind.
+	s.writes <- &writeReq{fn: func(tx *wtx) error { return s.apply(r) }, rec: r.n, conv: st}
+	s.queued.Store(r.n)
+	return out, 0, nil
+}
+
+// duplicate returns the stored message with seq, the one a retried client id was first
+// stored with.
+func (s *SQLite) duplicate(ctx context.Context, conv string, seq int64) ([]Message, error) {
+	m, err := s.Message(ctx, conv, seq)
+	if err != nil {
+		return nil, fmt.Errorf("store: append: %w", err)
+	}
+	return []Message{m}, ErrDuplicate
+}
+
+// apply stores a journaled record in the writer's transaction.
+func (s *SQLite) apply(r record) error {
+	args := make([]any, 0, 7*len(r.msgs))
+	for _, m := range r.msgs {
+		args = append(args, m.ConversationID, m.Seq, nullString(m.ClientID), m.Role, m.Kind, string(m.Body), ms(m.CreatedAt))
+	}
+	var err error
+	if len(r.msgs) == 2 {
+		_, err = s.stmts["insertMessages2"].Exec(args...)
+	} else {
+		for i := range r.msgs {
+			if _, err = s.stmts["insertMessage"].Exec(args[i*7 : i*7+7]...); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if r.lang != nil {
+		if _, err = s.stmts["setLang"].Exec(r.lang[0], r.lang[1], r.conv); err != nil {
+			return err
+		}
+	}
+	_, err = s.stmts["touch"].Exec(ms(r.msgs[len(r.msgs)-1].CreatedAt), r.conv, touchEvery.Milliseconds())
+	return err
+}
+
+// convState returns the in-memory state of a conversation, reading it from SQLite the first
+// time (or the first time since it was evicted). A conversation not in memory has nothing
+// waiting to be applied (one is evicted only once it has none), so SQLite has all of it.
+func (s *SQLite) convState(ctx context.Context, id string) (*convState, error) {
+	for {
+		s.jmu.Lock()
+		st, gen := s.convs[id], s.evictGen
+		s.jmu.Unlock()
+		if st != nil {
+			return st, nil
+		}
+		st = &convState{ids: map[string]int64{}}
+		var exists int
+		if err := s.read.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE id = ?`, id).Scan(&exists); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, ErrNotFound
+			}
+			return nil, fmt.Errorf("store: append: %w", err)
+		}
+		rows, err := s.read.QueryContext(ctx, `SELECT seq, coalesce(client_id, '') FROM messages WHERE conversation_id = ?`, id)
+		if err != nil {
+			return nil, fmt.Errorf("store: append: %w", err)
+		}
+		for rows.Next() {
+			var seq int64
+			var client string
+			if err := rows.Scan(&seq, &client); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: append: %w", err)
+			}
+			st.last = max(st.last, seq)
+			if client != "" {
+				st.ids[client] = seq
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("store: append: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: append: %w", err)
+		}
+		s.jmu.Lock()
+		if cur := s.convs[id]; cur != nil {
+			s.jmu.Unlock()
+			return cur, nil
+		}
+		if s.evictGen != gen {
+			// An eviction ran while reading: what was read may predate appends since.
+			s.jmu.Unlock()
+			continue
+		}
+		st.sweep = s.sweeps
+		s.convs[id] = st
+		s.jmu.Unlock()
+		return st, nil
+	}
+}
+
+// evictIdle forgets the conversations with nothing waiting that no append has touched for
+// idleSweeps sweeps.
+func (s *SQLite) evictIdle() {
+	s.jmu.Lock()
+	defer s.jmu.Unlock()
+	s.sweeps++
+	n := len(s.convs)
+	for id, st := range s.convs {
+		if st.pending.Load() == 0 && s.sweeps-st.sweep > idleSweeps {
+			delete(s.convs, id)
+		}
+	}
+	if len(s.convs) != n {
+		s.evictGen++
+	}
+}
+
+// testHoldWrites, when a test sets it before Open, holds the writer before each commit.
+var testHoldWrites chan struct{}
+
+// Conversations stay in memory for idleSweeps sweeps of sweepEvery after their last append.
+const (
+	sweepEvery = time.Minute
+	idleSweeps = 10
+)
+
+// recoverJournal applies what a crash left in the journal beside the database at path, in
+// order, skipping the records already in SQLite, then deletes the journal.
+func recoverJournal(db *sql.DB, path string) error {
+	files, err := journalFiles(path)
+	if err != nil || len(files) == 0 {
+		return err
+	}
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			return fmt.Errorf("store: journal: %w", err)
+		}
+		recs, _, err := readRecords(bufio.NewReader(fh))
+		fh.Close()
+		if err != nil {
+			return fmt.Errorf("store: journal %s: %w", filepath.Base(f), err)
+		}
+		tx, err := db.Begin()
+		if err != nil {
+			return fmt.Errorf("store: journal: %w", err)
+		}
+		for _, r := range recs {
+			if err := recoverRecord(tx, r); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("store: journal %s: %w", filepath.Base(f), err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("store: journal: %w", err)
+		}
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			return fmt.Errorf("store: journal: %w", err)
+		}
+	}
+	return nil
+}
+
+// recoverRecord applies one journaled record unless SQLite has it already (a record is
+// committed whole or not at all, so its first message tells).
+func recoverRecord(tx *sql.Tx, r record) error {
+	var n int
+	if err := tx.QueryRow(`SELECT count(*) FROM messages WHERE conversation_id = ? AND seq = ?`, r.conv, r.msgs[0].Seq).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	for _, m := range r.msgs {
+		_, err := tx.Exec(writeQueries["insertMessage"], m.ConversationID, m.Seq, nullString(m.ClientID), m.Role, m.Kind,
+			string(m.Body), ms(m.CreatedAt))
+		if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
+			return nil // its conversation is gone: nothing to add it to
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if r.lang != nil {
+		if _, err := tx.Exec(writeQueries["setLang"], r.lang[0], r.lang[1], r.conv); err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(writeQueries["touch"], ms(r.msgs[len(r.msgs)-1].CreatedAt), r.conv, touchEvery.Milliseconds())
+	return err
 }
 
 // MessagesAfter returns up to limit messages of a conversation with Seq greater than after,
 // in order.
 func (s *SQLite) MessagesAfter(ctx context.Context, conversationID string, after int64, limit int) ([]Message, error) {
+	s.settle()
 	rows, err := s.stmts["messagesAfter"].QueryContext(ctx, conversationID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: messages: %w", err)
@@ -697,6 +983,7 @@ func (s *SQLite) Unanswered(ctx context.Context, limit int) ([]string, error) {
 }
 
 func (s *SQLite) ids(ctx context.Context, query string, args ...any) ([]string, error) {
+	s.settle()
 	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)

@@ -420,8 +420,9 @@ type bucket struct {
 }
 
 // sub returns h minus an earlier scrape of the same histogram: what was observed between.
+// When the server restarted between (its counts went down), that is h alone.
 func (h histogram) sub(earlier histogram) histogram {
-	if len(earlier) != len(h) {
+	if len(earlier) != len(h) || len(h) == 0 || h[len(h)-1].count < earlier[len(h)-1].count {
 		return h
 	}
 	d := make(histogram, len(h))

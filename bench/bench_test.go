@@ -92,6 +92,7 @@ func TestServerQuantile(t *testing.T) {
 		{[]int{10, 10, 60, 110}, 0.25, 0.005 + 0.02*0.5}, // halfway into (5, 25] ms
 		{[]int{10, 10, 10, 110}, 0.99, 0.025},            // past the last bound: that bound
 		{[]int{10, 10, 10, 10}, 0.99, 0},                 // nothing asked
+		{[]int{4, 4, 4, 5}, 0.5, 0.001 * 2.5 / 4},        // a restarted server: its own counts
 	} {
 		d := parseMetrics(scrape(c.counts...)).reply.sub(before.reply)
 		if got := d.quantile(c.q); math.Abs(got-c.want) > 1e-9 {

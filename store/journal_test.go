@@ -243,3 +243,38 @@ func FuzzReadRecords(f *testing.F) {
 		decodeRecord(b)
 	})
 }
+
+// A conversation evicted from memory between an append's lookup and its journaling is put
+// back, so the next append does not read a seq from SQLite that the first has taken.
+func TestEvictionDuringAppend(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	jConversation(t, s, "c1")
+	ctx := context.Background()
+	st, err := s.convState(ctx, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range idleSweeps + 2 {
+		s.evictIdle()
+	}
+	if _, ok := s.convs["c1"]; ok {
+		t.Fatal("an idle conversation was not evicted")
+	}
+	testHoldWrites = nil
+	s.hold = make(chan struct{}) // the first append stays pending while the second looks
+	s.mu.RLock()
+	first, _, err := s.journal(st, jMessages("c1", 0, 1), nil)
+	s.mu.RUnlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.AppendAll(ctx, jMessages("c1", 1, 1))
+	close(s.hold)
+	if err != nil || first[0].Seq != 1 || second[0].Seq != 2 {
+		t.Fatalf("seqs: got %d and %v (%v), want 1 and 2", first[0].Seq, second, err)
+	}
+}

@@ -691,6 +691,13 @@ func (s *SQLite) appendAll(ctx context.Context, msgs []Message, lang *[2]string)
 func (s *SQLite) journal(st *convState, msgs []Message, lang *[2]string) (out []Message, dup int64, err error) {
 	s.jmu.Lock()
 	defer s.jmu.Unlock()
+	// An eviction may have run since convState: the conversation's entry is whichever the
+	// map holds now; with none, st (nothing of it was pending, so it matches SQLite) goes back.
+	if cur := s.convs[msgs[0].ConversationID]; cur != nil {
+		st = cur
+	} else {
+		s.convs[msgs[0].ConversationID] = st
+	}
 	if id := msgs[0].ClientID; id != "" {
 		if seq, ok := st.ids[id]; ok {
 			return nil, seq, nil

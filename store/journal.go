@@ -62,7 +62,9 @@ const maxRecord = 64 << 20
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-func journalBase(dbPath string) string { return dbPath + "-journal-" }
+// journalBase is where segment names start: not "-journal", which is SQLite's own rollback
+// journal's name, and which an operator must never delete.
+func journalBase(dbPath string) string { return dbPath + "-messages-" }
 
 // journalFiles returns the journal segments beside the database, oldest first.
 func journalFiles(dbPath string) ([]string, error) {

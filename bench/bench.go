@@ -121,8 +121,15 @@ type conn struct {
 
 	mu      sync.Mutex
 	c       *client.Conn
-	pending []time.Time // send times of questions not yet answered, oldest first
+	pending []asked // questions not yet answered, oldest first
 	n       int
+}
+
+// asked is a question waiting for its answer: when it was due, and what to send again if
+// the server goes away before storing it.
+type asked struct {
+	due      time.Time
+	id, text string
 }
 
 // Run opens the connections, asks at the configured rate for the duration, and writes one
@@ -170,6 +177,19 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	defer cancel()
 	var wg sync.WaitGroup
 
+	// answer counts the answer to cn's oldest question. cn.mu must be held.
+	answer := func(cn *conn) {
+		if len(cn.pending) == 0 {
+			return
+		}
+		d := time.Since(cn.pending[0].due)
+		cn.pending = cn.pending[1:]
+		latMu.Lock()
+		lat = append(lat, float64(d.Microseconds())/1000)
+		latMu.Unlock()
+		answered.Add(1)
+	}
+
 	// reader receives frames for one connection and reconnects it when the server goes away.
 	reader := func(cn *conn) {
 		defer wg.Done()
@@ -182,14 +202,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 			if err == nil {
 				if f.Type == protocol.TypeMessage && f.Message != nil && f.Message.From == protocol.FromBot {
 					cn.mu.Lock()
-					if len(cn.pending) > 0 {
-						d := time.Since(cn.pending[0])
-						cn.pending = cn.pending[1:]
-						latMu.Lock()
-						lat = append(lat, float64(d.Microseconds())/1000)
-						latMu.Unlock()
-						answered.Add(1)
-					}
+					answer(cn)
 					cn.mu.Unlock()
 				} else if f.Type == protocol.TypeError && f.Error != nil && f.Error.Code != "restarting" {
 					errCount.Add(1)
@@ -218,10 +231,19 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 				if err == nil {
 					cn.mu.Lock()
 					cn.c = nc
-					// Questions in flight when the server stopped were answered before it
-					// stopped or will be (the server answers stored questions at start); the
-					// answers arrive in the welcome's replay, so count them as lost here.
-					cn.pending = nil
+					// As the widget does: the answers given while away are in the welcome's
+					// replay, and the questions still unanswered are sent again with their ids
+					// (a stored one is only acknowledged again, and answered by the server's
+					// start-up if it was not yet). A question lost in a restart stays
+					// unanswered and is counted so.
+					for _, m := range nc.Welcome.Messages {
+						if m.From == protocol.FromBot {
+							answer(cn)
+						}
+					}
+					for _, a := range cn.pending {
+						nc.Send(a.id, a.text) // a failure ends the next read: reconnect again
+					}
 					cn.mu.Unlock()
 					reconnects.Add(1)
 					downCount.Add(-1)
@@ -343,7 +365,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 			q := qs[cn.n%len(qs)]
 			// Latency counts from when the question was due, not from when it went: a sender
 			// that fell behind (a stalled machine) must not hide the wait it caused.
-			cn.pending = append(cn.pending, next)
+			cn.pending = append(cn.pending, asked{due: next, id: id, text: q})
 			err := cn.c.Send(id, q)
 			if err != nil {
 				cn.pending = cn.pending[:len(cn.pending)-1]

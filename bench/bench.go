@@ -365,15 +365,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 			q := qs[cn.n%len(qs)]
 			// Latency counts from when the question was due, not from when it went: a sender
 			// that fell behind (a stalled machine) must not hide the wait it caused.
+			// A question asked while the connection is down waits for it, as in the widget:
+			// the reconnect sends every unanswered question again.
 			cn.pending = append(cn.pending, asked{due: next, id: id, text: q})
-			err := cn.c.Send(id, q)
-			if err != nil {
-				cn.pending = cn.pending[:len(cn.pending)-1]
-			}
+			cn.c.Send(id, q)
 			cn.mu.Unlock()
-			if err == nil {
-				sent.Add(1)
-			}
+			sent.Add(1)
 		}
 	}
 	elapsed := time.Since(askStart)

@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,11 +22,16 @@ import (
 	"github.com/hotline12367/hotline/store"
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Close()
+	os.Exit(code)
+}
+
 // The load tool against a real server: every connection opens, the questions are answered,
 // and the result is one JSON line with the documented fields.
 func TestRun(t *testing.T) {
 	engine, cat := testenv.Engine(), testenv.Catalog()
-	defer testenv.Close()
 	db, err := store.Open(filepath.Join(t.TempDir(), "h.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -132,4 +141,98 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A server restarted on the same data in the middle of a run: every connection comes back,
+// and every question is answered, those in flight at the restart included (their answers in
+// the resume's replay, or to the question sent again, as the widget does).
+func TestRunAcrossRestart(t *testing.T) {
+	engine, cat := testenv.Engine(), testenv.Catalog()
+	path := filepath.Join(t.TempDir(), "h.db")
+	type node struct {
+		srv *server.Server
+		hs  *http.Server
+		db  *store.SQLite
+	}
+	start := func(addr string) node {
+		t.Helper()
+		db, err := store.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := testenv.Config()
+		cfg.MaxConnsPerIP = 0
+		srv := server.New(cfg, server.Options{Engine: engine, Catalog: cat, Store: db})
+		srv.Start(context.Background())
+		var ln net.Listener
+		for try := 0; ; try++ { // the old listener's port may take a moment to be free
+			if ln, err = net.Listen("tcp", addr); err == nil || try == 50 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := &http.Server{Handler: srv}
+		go hs.Serve(ln)
+		return node{srv, hs, db}
+	}
+	stop := func(n node) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		n.hs.Shutdown(ctx)
+		n.srv.Shutdown(ctx)
+		n.db.Close()
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	first := start(addr)
+
+	var out bytes.Buffer
+	log := &lockedBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(context.Background(), Config{URL: "ws://" + addr + "/ws", Conns: 20, Rate: 40,
+			Duration: 4 * time.Second, Sources: 4, DialRate: 1000, Log: log}, &out)
+	}()
+	for !strings.Contains(log.String(), "connections open after") {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	stop(first)
+	second := start(addr)
+	defer stop(second)
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v\n%s", err, log.String())
+	}
+	var r Result
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("output %q: %v", out.String(), err)
+	}
+	if r.Reconnects != 20 || r.StillDown != 0 || r.Unanswered != 0 || r.Errors != 0 || r.Questions < 150 {
+		t.Errorf("got %s; want all 20 connections back, none down, about 160 questions (40/s for 4 s, those asked while the server was away included) all answered, no errors", out.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that the tool's goroutines write while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

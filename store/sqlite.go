@@ -142,11 +142,6 @@ func open(path string, walRestart int, ckptEvery time.Duration) (*SQLite, error)
 		write.Close()
 		return nil, err
 	}
-	jnl, err := openJournal(path)
-	if err != nil {
-		write.Close()
-		return nil, err
-	}
 	read, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&mode=ro")
 	if err != nil {
 		write.Close()
@@ -165,8 +160,15 @@ func open(path string, walRestart int, ckptEvery time.Duration) (*SQLite, error)
 		write.Close()
 		read.Close()
 		ckpt.Close()
-		jnl.close(true)
 		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	jnl, err := openJournal(path)
+	if err != nil {
+		wconn.Close()
+		write.Close()
+		read.Close()
+		ckpt.Close()
+		return nil, err
 	}
 	s := &SQLite{read: read, write: write, wconn: wconn, ckpt: ckpt, writes: make(chan *writeReq, 1024), done: make(chan struct{}),
 		stmts: map[string]*sql.Stmt{}, restart: make(chan bool, 1), stopCkpt: make(chan struct{}),
@@ -668,6 +670,12 @@ func (s *SQLite) appendAll(ctx context.Context, msgs []Message, lang *[2]string)
 	}
 	if err := s.failed.Load(); err != nil {
 		return nil, *err
+	}
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return nil, ErrClosed
 	}
 	st, err := s.convState(ctx, conv)
 	if err != nil {

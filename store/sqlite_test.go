@@ -241,6 +241,9 @@ func TestDataSurvivesReopen(t *testing.T) {
 	if _, err := db.Append(ctx, message("c1", "late", "x")); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("Append after Close: got %v, want ErrClosed", err)
 	}
+	if _, err := db.Append(ctx, message("never-appended-to", "late", "x")); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Append after Close to a conversation not in memory: got %v, want ErrClosed", err)
+	}
 
 	db = open(t, path)
 	c, err := db.ConversationByToken(ctx, conv.TokenHash)

@@ -117,6 +117,9 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	if files, _ := journalFiles(path); len(files) != 1 {
 		t.Errorf("journal files after recovery: %v, want only the new one", files)
 	}
+	if rc := s.Recovered(); rc.Records != 51 || rc.Applied != 51 {
+		t.Errorf("Recovered: got %+v, want the 51 records applied", rc)
+	}
 	// The store goes on from there: the next seq, and a retried client id is a duplicate.
 	if m, err := s.AppendAll(ctx, jMessages("c1", 101, 1)); err != nil || m[0].Seq != 102 {
 		t.Errorf("append after recovery: %v, %v; want seq 102", m, err)
@@ -158,6 +161,9 @@ func TestRecoverSkipsApplied(t *testing.T) {
 		t.Fatalf("Open: %v", err)
 	}
 	defer s.Close()
+	if rc := s.Recovered(); rc.Files != 1 || rc.Records != 3 || rc.Applied != 1 {
+		t.Errorf("Recovered: got %+v, want 3 records in 1 file, 1 applied (1 already stored, 1 for a conversation gone)", rc)
+	}
 	got, err := s.MessagesAfter(context.Background(), "c1", 0, 100)
 	if err != nil || len(got) != 4 {
 		t.Fatalf("got %d messages (%v), want 4: two already stored, two from the journal", len(got), err)

@@ -62,6 +62,7 @@ type SQLite struct {
 	acond    *sync.Cond
 	failed   atomic.Pointer[error] // a journaled write SQLite refused: appends stop
 	hold     chan struct{}         // tests: the writer waits on it before each commit
+	recovery Recovery              // what Open applied from a crash's journal
 
 	restart     chan bool // the checkpointer asks the writer to start the WAL over (true: whatever it costs)
 	stopCkpt    chan struct{}
@@ -138,7 +139,8 @@ func open(path string, walRestart int, ckptEvery time.Duration) (*SQLite, error)
 		write.Close()
 		return nil, err
 	}
-	if err := recoverJournal(write, path); err != nil {
+	recovery, err := recoverJournal(write, path)
+	if err != nil {
 		write.Close()
 		return nil, err
 	}
@@ -173,7 +175,7 @@ func open(path string, walRestart int, ckptEvery time.Duration) (*SQLite, error)
 	s := &SQLite{read: read, write: write, wconn: wconn, ckpt: ckpt, writes: make(chan *writeReq, 1024), done: make(chan struct{}),
 		stmts: map[string]*sql.Stmt{}, restart: make(chan bool, 1), stopCkpt: make(chan struct{}),
 		ckptDone: make(chan struct{}), walRestart: walRestart, ckptEvery: ckptEvery,
-		jnl: jnl, convs: map[string]*convState{}, hold: testHoldWrites}
+		jnl: jnl, convs: map[string]*convState{}, hold: testHoldWrites, recovery: recovery}
 	s.acond = sync.NewCond(&s.amu)
 	for name, q := range writeQueries {
 		if s.stmts[name], err = wconn.PrepareContext(context.Background(), q); err != nil {
@@ -858,72 +860,88 @@ const (
 	idleSweeps = 10
 )
 
+// Recovery is what Open found in the journal: a crash left Records in it, Applied of which
+// SQLite did not have yet.
+type Recovery struct {
+	Files, Records, Applied int
+}
+
+// Recovered returns what Open applied from the journal (all zero after a clean stop).
+func (s *SQLite) Recovered() Recovery { return s.recovery }
+
 // recoverJournal applies what a crash left in the journal beside the database at path, in
 // order, skipping the records already in SQLite, then deletes the journal.
-func recoverJournal(db *sql.DB, path string) error {
+func recoverJournal(db *sql.DB, path string) (Recovery, error) {
+	var rc Recovery
 	files, err := journalFiles(path)
 	if err != nil || len(files) == 0 {
-		return err
+		return rc, err
 	}
+	rc.Files = len(files)
 	for _, f := range files {
 		fh, err := os.Open(f)
 		if err != nil {
-			return fmt.Errorf("store: journal: %w", err)
+			return rc, fmt.Errorf("store: journal: %w", err)
 		}
 		recs, _, err := readRecords(bufio.NewReader(fh))
 		fh.Close()
 		if err != nil {
-			return fmt.Errorf("store: journal %s: %w", filepath.Base(f), err)
+			return rc, fmt.Errorf("store: journal %s: %w", filepath.Base(f), err)
 		}
 		tx, err := db.Begin()
 		if err != nil {
-			return fmt.Errorf("store: journal: %w", err)
+			return rc, fmt.Errorf("store: journal: %w", err)
 		}
 		for _, r := range recs {
-			if err := recoverRecord(tx, r); err != nil {
+			applied, err := recoverRecord(tx, r)
+			if err != nil {
 				tx.Rollback()
-				return fmt.Errorf("store: journal %s: %w", filepath.Base(f), err)
+				return rc, fmt.Errorf("store: journal %s: %w", filepath.Base(f), err)
+			}
+			rc.Records++
+			if applied {
+				rc.Applied++
 			}
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("store: journal: %w", err)
+			return rc, fmt.Errorf("store: journal: %w", err)
 		}
 	}
 	for _, f := range files {
 		if err := os.Remove(f); err != nil {
-			return fmt.Errorf("store: journal: %w", err)
+			return rc, fmt.Errorf("store: journal: %w", err)
 		}
 	}
-	return nil
+	return rc, nil
 }
 
 // recoverRecord applies one journaled record unless SQLite has it already (a record is
-// committed whole or not at all, so its first message tells).
-func recoverRecord(tx *sql.Tx, r record) error {
+// committed whole or not at all, so its first message tells), and reports whether it did.
+func recoverRecord(tx *sql.Tx, r record) (bool, error) {
 	var n int
 	if err := tx.QueryRow(`SELECT count(*) FROM messages WHERE conversation_id = ? AND seq = ?`, r.conv, r.msgs[0].Seq).Scan(&n); err != nil {
-		return err
+		return false, err
 	}
 	if n > 0 {
-		return nil
+		return false, nil
 	}
 	for _, m := range r.msgs {
 		_, err := tx.Exec(writeQueries["insertMessage"], m.ConversationID, m.Seq, nullString(m.ClientID), m.Role, m.Kind,
 			string(m.Body), ms(m.CreatedAt))
 		if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
-			return nil // its conversation is gone: nothing to add it to
+			return false, nil // its conversation is gone: nothing to add it to
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 	}
 	if r.lang != nil {
 		if _, err := tx.Exec(writeQueries["setLang"], r.lang[0], r.lang[1], r.conv); err != nil {
-			return err
+			return false, err
 		}
 	}
 	_, err := tx.Exec(writeQueries["touch"], ms(r.msgs[len(r.msgs)-1].CreatedAt), r.conv, touchEvery.Milliseconds())
-	return err
+	return err == nil, err
 }
 
 // MessagesAfter returns up to limit messages of a conversation with Seq greater than after,

@@ -176,6 +176,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer db.Close()
+	if rc := db.Recovered(); rc.Records > 0 {
+		log.Warn("the last run stopped without closing the database: its message journal is applied",
+			"records", rc.Records, "applied", rc.Applied, "files", rc.Files)
+	}
 	srv := server.New(cfg.Server, server.Options{Engine: engine, Catalog: cat, Store: db, Logger: log})
 	srv.Handle("/", web.Handler(web.Options{Origins: cfg.Server.Origins}))
 	srv.Handle("/console/", console.Handler(srv))

@@ -5,6 +5,8 @@
 # 1. steady state: CONNS connections, RATE questions per second for SECONDS;
 # 2. restart: CONNS connections, the server restarted on the same data directory mid-run;
 #    reconnect_max_s is how long the slowest connection took to be back.
+# 3. crash: the same at 1,000 questions/s, the server killed (SIGKILL) instead; the next one
+#    applies its message journal (the log says how much) and unanswered must stay 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 conns=${1:-19900}
@@ -29,15 +31,23 @@ echo "# steady state: $conns connections, $rate questions/s, ${secs}s" >&2
 "$bin" bench -url "ws://$addr/ws" -conns "$conns" -rate "$rate" -duration "${secs}s"
 kill "$pid"; wait "$pid" 2>/dev/null || true
 
-serve; wait_up
+# restart SIGNAL RATE: the server stopped with SIGNAL mid-run and started again.
+restart() {
+  serve; wait_up
+  : >"$data/bench.log"
+  "$bin" bench -url "ws://$addr/ws" -conns "$conns" -rate "$2" -duration 40s 2>"$data/bench.log" &
+  bench=$!
+  # Once every connection is open and the questions have started.
+  until grep -q 'connections open after' "$data/bench.log"; do sleep 0.5; done
+  sleep 10
+  kill "-$1" "$pid"; wait "$pid" 2>/dev/null || true
+  serve
+  wait "$bench"
+  grep -v 'connections open$' "$data/bench.log" >&2 || true
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
 echo "# restart: $conns connections, the server restarted mid-run" >&2
-"$bin" bench -url "ws://$addr/ws" -conns "$conns" -rate 200 -duration 40s 2>"$data/bench.log" &
-bench=$!
-# Restart once every connection is open and the questions have started.
-until grep -q 'connections open after' "$data/bench.log"; do sleep 0.5; done
-sleep 10
-kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
-serve
-wait "$bench"
-grep -v 'connections open$' "$data/bench.log" >&2 || true
-kill "$pid"; wait "$pid" 2>/dev/null || true
+restart TERM 200
+echo "# crash: $conns connections, the server killed mid-run" >&2
+restart KILL 1000
+grep 'message journal is applied' "$data/serve.log" >&2 || true

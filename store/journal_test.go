@@ -284,3 +284,43 @@ func TestEvictionDuringAppend(t *testing.T) {
 		t.Fatalf("seqs: got %d and %v (%v), want 1 and 2", first[0].Seq, second, err)
 	}
 }
+
+// A second process opening the database while a server runs (hotline agent add) neither
+// applies nor deletes the running server's journal, and cannot append messages; the
+// server goes on.
+func TestSecondOpenLeavesTheJournal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	jConversation(t, s, "c1")
+	testHoldWrites = nil
+	ctx := context.Background()
+	if _, err := s.AppendAll(ctx, jMessages("c1", 0, 2)); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := journalFiles(path)
+
+	other, err := Open(path)
+	if err != nil {
+		t.Fatalf("second Open: %v", err)
+	}
+	if rc := other.Recovered(); rc != (Recovery{}) {
+		t.Errorf("the second Open applied the running store's journal: %+v", rc)
+	}
+	if _, err := other.AppendAll(ctx, jMessages("c1", 2, 1)); !errors.Is(err, ErrNotOwner) {
+		t.Errorf("append in the second store: got %v, want ErrNotOwner", err)
+	}
+	jConversation(t, other, "c2") // other writes go through SQLite as before
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := journalFiles(path); !reflect.DeepEqual(now, files) {
+		t.Errorf("journal files: %v before the second store, %v after it closed", files, now)
+	}
+	if m, err := s.AppendAll(ctx, jMessages("c1", 2, 1)); err != nil || m[0].Seq != 3 {
+		t.Errorf("the first store after the second closed: %v, %v; want seq 3", m, err)
+	}
+}

@@ -50,7 +50,8 @@ type SQLite struct {
 
 	// Appended messages go to the journal first (see journal.go). jmu orders appends: a
 	// record's seqs, its place in the journal and its place in the writer's queue.
-	jnl      *journal
+	jnl      *journal // nil when another process owns it
+	unlock   func()   // releases the journal's lock
 	jmu      sync.Mutex
 	convs    map[string]*convState // conversations appended to lately; jmu
 	rec      uint64                // the last record number given; jmu
@@ -139,10 +140,26 @@ func open(path string, walRestart int, ckptEvery time.Duration) (*SQLite, error)
 		write.Close()
 		return nil, err
 	}
-	recovery, err := recoverJournal(write, path)
+	// One process owns the message journal: it applies what a crash left and appends. Another
+	// one opening the database meanwhile (hotline agent add beside a running server) reads and
+	// writes through SQLite alone and cannot append messages.
+	unlock, owner, err := lockJournal(path + "-messages.lock")
 	if err != nil {
 		write.Close()
 		return nil, err
+	}
+	var s *SQLite
+	defer func() {
+		if s == nil { // failed before the store could own the lock
+			unlock()
+		}
+	}()
+	var recovery Recovery
+	if owner {
+		if recovery, err = recoverJournal(write, path); err != nil {
+			write.Close()
+			return nil, err
+		}
 	}
 	read, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&mode=ro")
 	if err != nil {
@@ -164,18 +181,20 @@ func open(path string, walRestart int, ckptEvery time.Duration) (*SQLite, error)
 		ckpt.Close()
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
-	jnl, err := openJournal(path)
-	if err != nil {
-		wconn.Close()
-		write.Close()
-		read.Close()
-		ckpt.Close()
-		return nil, err
+	var jnl *journal
+	if owner {
+		if jnl, err = openJournal(path); err != nil {
+			wconn.Close()
+			write.Close()
+			read.Close()
+			ckpt.Close()
+			return nil, err
+		}
 	}
-	s := &SQLite{read: read, write: write, wconn: wconn, ckpt: ckpt, writes: make(chan *writeReq, 1024), done: make(chan struct{}),
+	s = &SQLite{read: read, write: write, wconn: wconn, ckpt: ckpt, writes: make(chan *writeReq, 1024), done: make(chan struct{}),
 		stmts: map[string]*sql.Stmt{}, restart: make(chan bool, 1), stopCkpt: make(chan struct{}),
 		ckptDone: make(chan struct{}), walRestart: walRestart, ckptEvery: ckptEvery,
-		jnl: jnl, convs: map[string]*convState{}, hold: testHoldWrites, recovery: recovery}
+		jnl: jnl, unlock: unlock, convs: map[string]*convState{}, hold: testHoldWrites, recovery: recovery}
 	s.acond = sync.NewCond(&s.amu)
 	for name, q := range writeQueries {
 		if s.stmts[name], err = wconn.PrepareContext(context.Background(), q); err != nil {
@@ -200,8 +219,13 @@ func (s *SQLite) closeDBs() error {
 	}
 	// Everything journaled is in SQLite by now, unless SQLite refused some of it: then the
 	// journal stays for the next Open to apply.
-	jerr := s.jnl.close(s.failed.Load() == nil)
-	return errors.Join(s.read.Close(), s.ckpt.Close(), s.wconn.Close(), s.write.Close(), jerr)
+	var jerr error
+	if s.jnl != nil {
+		jerr = s.jnl.close(s.failed.Load() == nil)
+	}
+	err := errors.Join(s.read.Close(), s.ckpt.Close(), s.wconn.Close(), s.write.Close(), jerr)
+	s.unlock()
+	return err
 }
 
 // convColumns are a conversation's columns; its last seq comes from its messages.
@@ -672,6 +696,9 @@ func (s *SQLite) appendAll(ctx context.Context, msgs []Message, lang *[2]string)
 	}
 	if err := s.failed.Load(); err != nil {
 		return nil, *err
+	}
+	if s.jnl == nil {
+		return nil, ErrNotOwner
 	}
 	s.mu.RLock()
 	closed := s.closed

@@ -14,6 +14,9 @@ var (
 	ErrNotFound  = errors.New("store: not found")
 	ErrDuplicate = errors.New("store: duplicate client id")
 	ErrClosed    = errors.New("store: closed")
+	// ErrNotOwner is AppendAll's answer in a process that opened the database while another
+	// one (a running server) owns its message journal.
+	ErrNotOwner = errors.New("store: another process (a running server?) owns this database's message journal")
 )
 
 // Conversation states.

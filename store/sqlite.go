@@ -915,23 +915,8 @@ func recoverJournal(db *sql.DB, path string) (Recovery, error) {
 		if err != nil {
 			return rc, fmt.Errorf("store: journal %s: %w", filepath.Base(f), err)
 		}
-		tx, err := db.Begin()
-		if err != nil {
-			return rc, fmt.Errorf("store: journal: %w", err)
-		}
-		for _, r := range recs {
-			applied, err := recoverRecord(tx, r)
-			if err != nil {
-				tx.Rollback()
-				return rc, fmt.Errorf("store: journal %s: %w", filepath.Base(f), err)
-			}
-			rc.Records++
-			if applied {
-				rc.Applied++
-			}
-		}
-		if err := tx.Commit(); err != nil {
-			return rc, fmt.Errorf("store: journal: %w", err)
+		if err := recoverRecords(db, recs, &rc); err != nil {
+			return rc, fmt.Errorf("store: journal %s: %w", filepath.Base(f), err)
 		}
 	}
 	for _, f := range files {
@@ -942,18 +927,49 @@ func recoverJournal(db *sql.DB, path string) (Recovery, error) {
 	return rc, nil
 }
 
+// recoverRecords applies one segment's records in one transaction. It begins IMMEDIATE, so
+// that another process writing meanwhile (hotline agent add) makes it wait, not fail.
+func recoverRecords(db *sql.DB, recs []record, rc *Recovery) error {
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		return err
+	}
+	for _, r := range recs {
+		applied, err := recoverRecord(conn, r)
+		if err != nil {
+			conn.ExecContext(ctx, `ROLLBACK`)
+			return err
+		}
+		rc.Records++
+		if applied {
+			rc.Applied++
+		}
+	}
+	if _, err := conn.ExecContext(ctx, `COMMIT`); err != nil {
+		conn.ExecContext(ctx, `ROLLBACK`)
+		return err
+	}
+	return nil
+}
+
 // recoverRecord applies one journaled record unless SQLite has it already (a record is
 // committed whole or not at all, so its first message tells), and reports whether it did.
-func recoverRecord(tx *sql.Tx, r record) (bool, error) {
+func recoverRecord(tx *sql.Conn, r record) (bool, error) {
+	ctx := context.Background()
 	var n int
-	if err := tx.QueryRow(`SELECT count(*) FROM messages WHERE conversation_id = ? AND seq = ?`, r.conv, r.msgs[0].Seq).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE conversation_id = ? AND seq = ?`, r.conv, r.msgs[0].Seq).Scan(&n); err != nil {
 		return false, err
 	}
 	if n > 0 {
 		return false, nil
 	}
 	for _, m := range r.msgs {
-		_, err := tx.Exec(writeQueries["insertMessage"], m.ConversationID, m.Seq, nullString(m.ClientID), m.Role, m.Kind,
+		_, err := tx.ExecContext(ctx, writeQueries["insertMessage"], m.ConversationID, m.Seq, nullString(m.ClientID), m.Role, m.Kind,
 			string(m.Body), ms(m.CreatedAt))
 		if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
 			return false, nil // its conversation is gone: nothing to add it to
@@ -963,11 +979,11 @@ func recoverRecord(tx *sql.Tx, r record) (bool, error) {
 		}
 	}
 	if r.lang != nil {
-		if _, err := tx.Exec(writeQueries["setLang"], r.lang[0], r.lang[1], r.conv); err != nil {
+		if _, err := tx.ExecContext(ctx, writeQueries["setLang"], r.lang[0], r.lang[1], r.conv); err != nil {
 			return false, err
 		}
 	}
-	_, err := tx.Exec(writeQueries["touch"], ms(r.msgs[len(r.msgs)-1].CreatedAt), r.conv, touchEvery.Milliseconds())
+	_, err := tx.ExecContext(ctx, writeQueries["touch"], ms(r.msgs[len(r.msgs)-1].CreatedAt), r.conv, touchEvery.Milliseconds())
 	return err == nil, err
 }
 

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -194,7 +193,7 @@ func TestRunAcrossRestart(t *testing.T) {
 	first := start(addr)
 
 	var out bytes.Buffer
-	log := &lockedBuffer{}
+	log := &testenv.LogBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(context.Background(), Config{URL: "ws://" + addr + "/ws", Conns: 20, Rate: 40,
@@ -217,22 +216,4 @@ func TestRunAcrossRestart(t *testing.T) {
 	if r.Reconnects != 20 || r.StillDown != 0 || r.Unanswered != 0 || r.Errors != 0 || r.Questions < 150 {
 		t.Errorf("got %s; want all 20 connections back, none down, about 160 questions (40/s for 4 s, those asked while the server was away included) all answered, no errors", out.String())
 	}
-}
-
-// lockedBuffer is a bytes.Buffer that the tool's goroutines write while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

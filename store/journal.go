@@ -113,8 +113,8 @@ func (j *journal) next() error {
 	return nil
 }
 
-// write appends one record (its payload, as encodeRecord made it), numbered rec.
-func (j *journal) write(rec uint64, payload []byte) error {
+// write appends one record.
+func (j *journal) write(r record) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.f == nil {
@@ -125,7 +125,7 @@ func (j *journal) write(rec uint64, payload []byte) error {
 			return err
 		}
 	}
-	j.buf = appendFrame(j.buf[:0], payload)
+	j.buf = appendFrame(j.buf[:0], r)
 	n, err := j.f.Write(j.buf)
 	j.size += int64(n)
 	if err != nil {
@@ -134,15 +134,19 @@ func (j *journal) write(rec uint64, payload []byte) error {
 		j.next()
 		return fmt.Errorf("store: journal: %w", err)
 	}
-	j.last = rec
+	j.last = r.n
 	return nil
 }
 
-// appendFrame appends a record's payload to b as a segment holds it.
-func appendFrame(b, payload []byte) []byte {
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(payload)))
-	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(payload, castagnoli))
-	return append(b, payload...)
+// appendFrame appends a record to b as a segment holds it: its payload after its length and
+// CRC, which are filled in once the payload is there.
+func appendFrame(b []byte, r record) []byte {
+	start := len(b)
+	b = appendRecord(append(b, make([]byte, 8)...), r)
+	payload := b[start+8:]
+	binary.LittleEndian.PutUint32(b[start:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(payload, castagnoli))
+	return b
 }
 
 // release deletes the finished segments whose records are all applied (up to applied).

@@ -23,6 +23,16 @@ func jConversation(t *testing.T, s *SQLite, id string) {
 	}
 }
 
+// jOpen opens the store at path; the test closes it.
+func jOpen(t *testing.T, path string) *SQLite {
+	t.Helper()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
 func jMessages(conv string, from int, n int) []Message {
 	var out []Message
 	for i := range n {
@@ -64,10 +74,7 @@ func TestCrashChild(t *testing.T) {
 // left out.
 func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "h.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := jOpen(t, path)
 	jConversation(t, s, "c1")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -92,10 +99,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	f.Write([]byte{200, 0, 0, 0, 1, 2, 3, 4, 5})
 	f.Close()
 
-	s, err = Open(path)
-	if err != nil {
-		t.Fatalf("Open after the crash: %v", err)
-	}
+	s = jOpen(t, path)
 	defer s.Close()
 	ctx := context.Background()
 	got, err := s.MessagesAfter(ctx, "c1", 0, 1000)
@@ -133,10 +137,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 // segment was deleted) is applied without doubling anything.
 func TestRecoverSkipsApplied(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "h.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := jOpen(t, path)
 	jConversation(t, s, "c1")
 	first, err := s.AppendAll(context.Background(), jMessages("c1", 0, 2))
 	if err != nil {
@@ -151,15 +152,12 @@ func TestRecoverSkipsApplied(t *testing.T) {
 	orphan[0].Seq = 1
 	var seg []byte
 	for _, r := range []record{{n: 1, conv: "c1", msgs: first}, {n: 2, conv: "c1", msgs: next}, {n: 3, conv: "gone", msgs: orphan}} {
-		seg = appendFrame(seg, appendRecord(nil, r))
+		seg = appendFrame(seg, r)
 	}
 	if err := os.WriteFile(journalBase(path)+"000001.log", seg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(path)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
+	s = jOpen(t, path)
 	defer s.Close()
 	if rc := s.Recovered(); rc.Files != 1 || rc.Records != 3 || rc.Applied != 1 {
 		t.Errorf("Recovered: got %+v, want 3 records in 1 file, 1 applied (1 already stored, 1 for a conversation gone)", rc)
@@ -179,14 +177,11 @@ func TestRecoverSkipsApplied(t *testing.T) {
 // acknowledge more that it cannot store, and keeps the journal for the next start.
 func TestRefusedJournalWriteStopsAppends(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "h.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := jOpen(t, path)
 	jConversation(t, s, "c1")
 	// A record for a conversation SQLite does not have: its foreign key refuses it.
 	s.mu.RLock()
-	_, _, err = s.journal(&convState{ids: map[string]int64{}}, jMessages("nowhere", 0, 1), nil)
+	_, _, err := s.journal(&convState{ids: map[string]int64{}}, jMessages("nowhere", 0, 1), nil)
 	s.mu.RUnlock()
 	if err != nil {
 		t.Fatal(err)
@@ -199,10 +194,7 @@ func TestRefusedJournalWriteStopsAppends(t *testing.T) {
 	if files, _ := journalFiles(path); len(files) == 0 {
 		t.Fatal("the journal was deleted though SQLite refused part of it")
 	}
-	s, err = Open(path) // the refused record's conversation is gone: it is dropped
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
+	s = jOpen(t, path) // the refused record's conversation is gone: it is dropped
 	defer s.Close()
 	if _, err := s.AppendAll(context.Background(), jMessages("c1", 0, 1)); err != nil {
 		t.Errorf("append after reopening: %v", err)
@@ -232,7 +224,7 @@ func TestRecordRoundTrip(t *testing.T) {
 // panics nor returns a record that does not encode to what was read.
 func FuzzReadRecords(f *testing.F) {
 	r := record{n: 7, conv: "c1", lang: &[2]string{"ru", ""}, msgs: jMessages("c1", 0, 2)}
-	f.Add(appendFrame(nil, appendRecord(nil, r)))
+	f.Add(appendFrame(nil, r))
 	f.Add(appendRecord(nil, r))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -270,7 +262,6 @@ func TestEvictionDuringAppend(t *testing.T) {
 	if _, ok := s.convs["c1"]; ok {
 		t.Fatal("an idle conversation was not evicted")
 	}
-	testHoldWrites = nil
 	s.hold = make(chan struct{}) // the first append stays pending while the second looks
 	s.mu.RLock()
 	first, _, err := s.journal(st, jMessages("c1", 0, 1), nil)
@@ -290,23 +281,16 @@ func TestEvictionDuringAppend(t *testing.T) {
 // server goes on.
 func TestSecondOpenLeavesTheJournal(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "h.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := jOpen(t, path)
 	defer s.Close()
 	jConversation(t, s, "c1")
-	testHoldWrites = nil
 	ctx := context.Background()
 	if _, err := s.AppendAll(ctx, jMessages("c1", 0, 2)); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := journalFiles(path)
 
-	other, err := Open(path)
-	if err != nil {
-		t.Fatalf("second Open: %v", err)
-	}
+	other := jOpen(t, path)
 	if rc := other.Recovered(); rc != (Recovery{}) {
 		t.Errorf("the second Open applied the running store's journal: %+v", rc)
 	}

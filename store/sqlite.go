@@ -701,19 +701,13 @@ func (s *SQLite) appendAll(ctx context.Context, msgs []Message, lang *[2]string)
 		return nil, ErrNotOwner
 	}
 	s.mu.RLock()
-	closed := s.closed
-	s.mu.RUnlock()
-	if closed {
+	defer s.mu.RUnlock()
+	if s.closed {
 		return nil, ErrClosed
 	}
 	st, err := s.convState(ctx, conv)
 	if err != nil {
 		return nil, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, ErrClosed
 	}
 	out, dup, err := s.journal(st, msgs, lang)
 	if dup > 0 {
@@ -747,7 +741,7 @@ func (s *SQLite) journal(st *convState, msgs []Message, lang *[2]string) (out []
 	}
 	s.rec++
 	r := record{n: s.rec, conv: msgs[0].ConversationID, lang: lang, msgs: out}
-	if err := s.jnl.write(r.n, appendRecord(make([]byte, 0, 256), r)); err != nil {
+	if err := s.jnl.write(r); err != nil {
 		return nil, 0, fmt.Errorf("store: append: %w", err)
 	}
 	st.last += int64(len(out))
@@ -777,30 +771,37 @@ func (s *SQLite) duplicate(ctx context.Context, conv string, seq int64) ([]Messa
 
 // apply stores a journaled record in the writer's transaction.
 func (s *SQLite) apply(r record) error {
+	return storeRecord(r, func(name string, args ...any) error {
+		_, err := s.stmts[name].Exec(args...)
+		return err
+	})
+}
+
+// storeRecord writes a record's messages, the language it moved the conversation to and the
+// conversation's updated_at, running writeQueries by name with exec: the writer's prepared
+// statements, or recovery's transaction.
+func storeRecord(r record, exec func(name string, args ...any) error) error {
 	args := make([]any, 0, 7*len(r.msgs))
 	for _, m := range r.msgs {
 		args = append(args, m.ConversationID, m.Seq, nullString(m.ClientID), m.Role, m.Kind, string(m.Body), ms(m.CreatedAt))
 	}
-	var err error
 	if len(r.msgs) == 2 {
-		_, err = s.stmts["insertMessages2"].Exec(args...)
+		if err := exec("insertMessages2", args...); err != nil {
+			return err
+		}
 	} else {
 		for i := range r.msgs {
-			if _, err = s.stmts["insertMessage"].Exec(args[i*7 : i*7+7]...); err != nil {
-				break
+			if err := exec("insertMessage", args[i*7:i*7+7]...); err != nil {
+				return err
 			}
 		}
 	}
-	if err != nil {
-		return err
-	}
 	if r.lang != nil {
-		if _, err = s.stmts["setLang"].Exec(r.lang[0], r.lang[1], r.conv); err != nil {
+		if err := exec("setLang", r.lang[0], r.lang[1], r.conv); err != nil {
 			return err
 		}
 	}
-	_, err = s.stmts["touch"].Exec(ms(r.msgs[len(r.msgs)-1].CreatedAt), r.conv, touchEvery.Milliseconds())
-	return err
+	return exec("touch", ms(r.msgs[len(r.msgs)-1].CreatedAt), r.conv, touchEvery.Milliseconds())
 }
 
 // convState returns the in-memory state of a conversation, reading it from SQLite the first
@@ -814,35 +815,9 @@ func (s *SQLite) convState(ctx context.Context, id string) (*convState, error) {
 		if st != nil {
 			return st, nil
 		}
-		st = &convState{ids: map[string]int64{}}
-		var exists int
-		if err := s.read.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE id = ?`, id).Scan(&exists); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return nil, ErrNotFound
-			}
-			return nil, fmt.Errorf("store: append: %w", err)
-		}
-		rows, err := s.read.QueryContext(ctx, `SELECT seq, coalesce(client_id, '') FROM messages WHERE conversation_id = ?`, id)
+		st, err := s.loadConvState(ctx, id)
 		if err != nil {
-			return nil, fmt.Errorf("store: append: %w", err)
-		}
-		for rows.Next() {
-			var seq int64
-			var client string
-			if err := rows.Scan(&seq, &client); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("store: append: %w", err)
-			}
-			st.last = max(st.last, seq)
-			if client != "" {
-				st.ids[client] = seq
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("store: append: %w", err)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("store: append: %w", err)
+			return nil, err
 		}
 		s.jmu.Lock()
 		if cur := s.convs[id]; cur != nil {
@@ -859,6 +834,38 @@ func (s *SQLite) convState(ctx context.Context, id string) (*convState, error) {
 		s.jmu.Unlock()
 		return st, nil
 	}
+}
+
+// loadConvState reads a conversation's last seq and client ids from SQLite.
+func (s *SQLite) loadConvState(ctx context.Context, id string) (*convState, error) {
+	var exists int
+	if err := s.read.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE id = ?`, id).Scan(&exists); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("store: append: %w", err)
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT seq, coalesce(client_id, '') FROM messages WHERE conversation_id = ?`, id)
+	if err != nil {
+		return nil, fmt.Errorf("store: append: %w", err)
+	}
+	defer rows.Close()
+	st := &convState{ids: map[string]int64{}}
+	for rows.Next() {
+		var seq int64
+		var client string
+		if err := rows.Scan(&seq, &client); err != nil {
+			return nil, fmt.Errorf("store: append: %w", err)
+		}
+		st.last = max(st.last, seq)
+		if client != "" {
+			st.ids[client] = seq
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: append: %w", err)
+	}
+	return st, nil
 }
 
 // evictIdle forgets the conversations with nothing waiting that no append has touched for
@@ -959,31 +966,22 @@ func recoverRecords(db *sql.DB, recs []record, rc *Recovery) error {
 
 // recoverRecord applies one journaled record unless SQLite has it already (a record is
 // committed whole or not at all, so its first message tells), and reports whether it did.
-func recoverRecord(tx *sql.Conn, r record) (bool, error) {
+func recoverRecord(conn *sql.Conn, r record) (bool, error) {
 	ctx := context.Background()
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE conversation_id = ? AND seq = ?`, r.conv, r.msgs[0].Seq).Scan(&n); err != nil {
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE conversation_id = ? AND seq = ?`, r.conv, r.msgs[0].Seq).Scan(&n); err != nil {
 		return false, err
 	}
 	if n > 0 {
 		return false, nil
 	}
-	for _, m := range r.msgs {
-		_, err := tx.ExecContext(ctx, writeQueries["insertMessage"], m.ConversationID, m.Seq, nullString(m.ClientID), m.Role, m.Kind,
-			string(m.Body), ms(m.CreatedAt))
-		if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
-			return false, nil // its conversation is gone: nothing to add it to
-		}
-		if err != nil {
-			return false, err
-		}
+	err := storeRecord(r, func(name string, args ...any) error {
+		_, err := conn.ExecContext(ctx, writeQueries[name], args...)
+		return err
+	})
+	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
+		return false, nil // its conversation is gone: nothing to add it to
 	}
-	if r.lang != nil {
-		if _, err := tx.ExecContext(ctx, writeQueries["setLang"], r.lang[0], r.lang[1], r.conv); err != nil {
-			return false, err
-		}
-	}
-	_, err := tx.ExecContext(ctx, writeQueries["touch"], ms(r.msgs[len(r.msgs)-1].CreatedAt), r.conv, touchEvery.Milliseconds())
 	return err == nil, err
 }
 

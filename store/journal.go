@@ -152,12 +152,18 @@ func appendFrame(b []byte, r record) []byte {
 // release deletes the finished segments whose records are all applied (up to applied).
 func (j *journal) release(applied uint64) {
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	i := 0
-	for ; i < len(j.old) && j.old[i].last <= applied; i++ {
-		os.Remove(j.old[i].path)
+	for i < len(j.old) && j.old[i].last <= applied {
+		i++
 	}
+	done := j.old[:i:i]
 	j.old = j.old[i:]
+	j.mu.Unlock()
+	// Outside the lock: freeing a segment's blocks and pages takes milliseconds, and appends
+	// would wait for it.
+	for _, s := range done {
+		os.Remove(s.path)
+	}
 }
 
 // close closes the journal; when everything in it is applied (clean), its files go too.

@@ -242,8 +242,8 @@ func FuzzReadRecords(f *testing.F) {
 	})
 }
 
-// A conversation evicted from memory between an append's lookup and its journaling is put
-// back, so the next append does not read a seq from SQLite that the first has taken.
+// A conversation evicted from memory between an append's lookup and its journaling is looked
+// up again, so that two appends never hold two states of it (and take one seq twice).
 func TestEvictionDuringAppend(t *testing.T) {
 	s, err := Open(filepath.Join(t.TempDir(), "h.db"))
 	if err != nil {
@@ -262,17 +262,37 @@ func TestEvictionDuringAppend(t *testing.T) {
 	if _, ok := s.convs["c1"]; ok {
 		t.Fatal("an idle conversation was not evicted")
 	}
-	s.hold = make(chan struct{}) // the first append stays pending while the second looks
-	s.mu.RLock()
-	first, _, err := s.journal(st, jMessages("c1", 0, 1), nil)
-	s.mu.RUnlock()
+	s.hold = make(chan struct{}) // appends stay pending: seqs come from memory alone
+	if _, _, err := s.journal(st, jMessages("c1", 0, 1), nil); !errors.Is(err, errEvicted) {
+		t.Fatalf("journaling with an evicted state: %v, want errEvicted", err)
+	}
+	first, err := s.AppendAll(ctx, jMessages("c1", 0, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	second, err := s.AppendAll(ctx, jMessages("c1", 1, 1))
 	close(s.hold)
 	if err != nil || first[0].Seq != 1 || second[0].Seq != 2 {
-		t.Fatalf("seqs: got %d and %v (%v), want 1 and 2", first[0].Seq, second, err)
+		t.Fatalf("seqs: got %v and %v (%v), want 1 and 2", first, second, err)
+	}
+}
+
+// A conversation being appended to is not evicted, however long idle it looked.
+func TestNoEvictionWhileAppending(t *testing.T) {
+	s := jOpen(t, filepath.Join(t.TempDir(), "h.db"))
+	defer s.Close()
+	jConversation(t, s, "c1")
+	st, err := s.convState(context.Background(), "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	for range idleSweeps + 2 {
+		s.evictIdle()
+	}
+	st.mu.Unlock()
+	if _, ok := s.convs["c1"]; !ok || st.evicted {
+		t.Fatal("a conversation was evicted while an append held it")
 	}
 }
 

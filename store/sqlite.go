@@ -48,15 +48,18 @@ type SQLite struct {
 	closed bool
 	done   chan struct{}
 
-	// Appended messages go to the journal first (see journal.go). jmu orders appends: a
-	// record's seqs, its place in the journal and its place in the writer's queue.
+	// Appended messages go to the journal first (see journal.go). A conversation's own lock
+	// (convState.mu) orders its seqs; jmu orders records: a record's number, its place in the
+	// journal and its place in the writer's queue. Neither is held while looking a
+	// conversation up (cmu), so that a journal write that stalls holds back only appends.
 	jnl      *journal // nil when another process owns it
 	unlock   func()   // releases the journal's lock
 	jmu      sync.Mutex
-	convs    map[string]*convState // conversations appended to lately; jmu
-	rec      uint64                // the last record number given; jmu
-	evictGen uint64                // bumped when convs loses entries; jmu
-	sweeps   uint64                // eviction sweeps so far; jmu
+	rec      uint64 // the last record number given; jmu
+	cmu      sync.Mutex
+	convs    map[string]*convState // conversations appended to lately; cmu
+	evictGen uint64                // bumped when convs loses entries; cmu
+	sweeps   atomic.Uint64         // eviction sweeps so far
 	queued   atomic.Uint64         // the last record handed to the writer
 	applied  atomic.Uint64         // the last record the writer committed
 	amu      sync.Mutex            // with acond: waiting for applied to reach queued
@@ -83,10 +86,12 @@ type writeReq struct {
 // convState is what the store keeps in memory of a conversation it appends to: its messages
 // may still be on their way to SQLite, so the next seq and the client ids seen come from here.
 type convState struct {
-	last    int64            // the last seq given
-	ids     map[string]int64 // client id → seq, for the conversation's every message with one
+	mu      sync.Mutex
+	last    int64            // the last seq given; mu
+	ids     map[string]int64 // client id → seq, for the conversation's every message with one; mu
 	pending atomic.Int32     // records not yet committed; never evicted while above 0
-	sweep   uint64           // the sweep at its last append
+	sweep   uint64           // the sweep at its last append; mu
+	evicted bool             // dropped from convs: look the conversation up again; mu
 }
 
 // maxBatch is the most writes committed in one transaction. batchWait is how long the writer,
@@ -249,6 +254,11 @@ var writeQueries = map[string]string{
 	// A question and its answer in one statement: the commonest write.
 	"insertMessages2": `INSERT INTO messages (conversation_id, seq, client_id, role, kind, body, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?)`,
+	// The writer's transaction, prepared once like the rest: it commits a thousand times a
+	// second, and SQL text would be parsed again each time.
+	"begin":    `BEGIN IMMEDIATE`,
+	"commit":   `COMMIT`,
+	"rollback": `ROLLBACK`,
 }
 
 var readQueries = map[string]string{
@@ -500,19 +510,19 @@ func (s *SQLite) settle() {
 // on. Any other error rolls the whole transaction back and is returned as err.
 func (s *SQLite) runBatch(batch []*writeReq) (errs []error, err error) {
 	tx := &wtx{conn: s.wconn}
-	if _, err := tx.Exec(`BEGIN IMMEDIATE`); err != nil {
+	if _, err := s.stmts["begin"].Exec(); err != nil {
 		return nil, fmt.Errorf("store: begin: %w", err)
 	}
 	errs = make([]error, len(batch))
 	for i, r := range batch {
 		errs[i] = r.fn(tx)
 		if errs[i] != nil && !errors.Is(errs[i], ErrDuplicate) && !errors.Is(errs[i], ErrNotFound) {
-			tx.Exec(`ROLLBACK`)
+			s.stmts["rollback"].Exec()
 			return nil, errs[i]
 		}
 	}
-	if _, err := tx.Exec(`COMMIT`); err != nil {
-		tx.Exec(`ROLLBACK`)
+	if _, err := s.stmts["commit"].Exec(); err != nil {
+		s.stmts["rollback"].Exec()
 		return nil, fmt.Errorf("store: commit: %w", err)
 	}
 	return errs, nil
@@ -585,7 +595,7 @@ func nullString(s string) any {
 // CreateConversation stores a new conversation and, in the same transaction, its first
 // messages (the greeting), which take seqs 1, 2, ... and c's creation time.
 func (s *SQLite) CreateConversation(ctx context.Context, c Conversation, first ...Message) error {
-	return s.do(ctx, func(tx *wtx) error {
+	err := s.do(ctx, func(tx *wtx) error {
 		if _, err := s.stmts["createConversation"].Exec(c.ID, c.TokenHash, c.Lang, c.Script, c.LangChosen,
 			c.Channel, c.ChannelUser, c.State, ms(c.CreatedAt), ms(c.UpdatedAt), ms(c.TokenExpiresAt)); err != nil {
 			return err
@@ -598,6 +608,22 @@ func (s *SQLite) CreateConversation(ctx context.Context, c Conversation, first .
 		}
 		return nil
 	})
+	if err == nil && s.jnl != nil {
+		// Its first append needs no read of what was just written: a crowd of new visitors
+		// asking their first questions would otherwise queue for the read connections.
+		st := &convState{last: int64(len(first)), ids: map[string]int64{}, sweep: s.sweeps.Load()}
+		for i, m := range first {
+			if m.ClientID != "" {
+				st.ids[m.ClientID] = int64(i + 1)
+			}
+		}
+		s.cmu.Lock()
+		if s.convs[c.ID] == nil {
+			s.convs[c.ID] = st
+		}
+		s.cmu.Unlock()
+	}
+	return err
 }
 
 func scanConversation(row interface{ Scan(...any) error }) (Conversation, error) {
@@ -705,29 +731,33 @@ func (s *SQLite) appendAll(ctx context.Context, msgs []Message, lang *[2]string)
 	if s.closed {
 		return nil, ErrClosed
 	}
-	st, err := s.convState(ctx, conv)
-	if err != nil {
-		return nil, err
+	for {
+		st, err := s.convState(ctx, conv)
+		if err != nil {
+			return nil, err
+		}
+		out, dup, err := s.journal(st, msgs, lang)
+		if errors.Is(err, errEvicted) {
+			continue // an eviction ran since the lookup: SQLite has all of it
+		}
+		if dup > 0 {
+			return s.duplicate(ctx, conv, dup)
+		}
+		return out, err
 	}
-	out, dup, err := s.journal(st, msgs, lang)
-	if dup > 0 {
-		return s.duplicate(ctx, conv, dup)
-	}
-	return out, err
 }
+
+// errEvicted is journal's answer for a conversation evicted since it was looked up.
+var errEvicted = errors.New("store: conversation evicted")
 
 // journal gives msgs their seqs, writes them to the journal and queues them for the writer;
 // or, when the first one's client id is the conversation's already, returns that message's
 // seq as dup. s.mu must be read-held.
 func (s *SQLite) journal(st *convState, msgs []Message, lang *[2]string) (out []Message, dup int64, err error) {
-	s.jmu.Lock()
-	defer s.jmu.Unlock()
-	// An eviction may have run since convState: the conversation's entry is whichever the
-	// map holds now; with none, st (nothing of it was pending, so it matches SQLite) goes back.
-	if cur := s.convs[msgs[0].ConversationID]; cur != nil {
-		st = cur
-	} else {
-		s.convs[msgs[0].ConversationID] = st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.evicted {
+		return nil, 0, errEvicted
 	}
 	if id := msgs[0].ClientID; id != "" {
 		if seq, ok := st.ids[id]; ok {
@@ -739,9 +769,9 @@ func (s *SQLite) journal(st *convState, msgs []Message, lang *[2]string) (out []
 		m.Seq = st.last + int64(i) + 1
 		out[i] = m
 	}
-	s.rec++
-	r := record{n: s.rec, conv: msgs[0].ConversationID, lang: lang, msgs: out}
-	if err := s.jnl.write(r); err != nil {
+	st.pending.Add(1)
+	if err := s.enqueue(st, record{conv: msgs[0].ConversationID, lang: lang, msgs: out}); err != nil {
+		st.pending.Add(-1)
 		return nil, 0, fmt.Errorf("store: append: %w", err)
 	}
 	st.last += int64(len(out))
@@ -750,13 +780,25 @@ func (s *SQLite) journal(st *convState, msgs []Message, lang *[2]string) (out []
 			st.ids[m.ClientID] = m.Seq
 		}
 	}
-	st.pending.Add(1)
-	st.sweep = s.sweeps
+	st.sweep = s.sweeps.Load()
+	return out, 0, nil
+}
+
+// enqueue numbers a record, writes it to the journal and hands it to the writer.
+func (s *SQLite) enqueue(st *convState, r record) error {
+	s.jmu.Lock()
+	defer s.jmu.Unlock()
+	s.rec++
+	r.n = s.rec
+	if err := s.jnl.write(r); err != nil {
+		s.rec--
+		return err
+	}
 	// In the writer's queue in journal order: what is written after (a state change, say)
 	// is committed after. The queue being full holds every append here: the disk is behind.
 	s.writes <- &writeReq{fn: func(tx *wtx) error { return s.apply(r) }, rec: r.n, conv: st}
 	s.queued.Store(r.n)
-	return out, 0, nil
+	return nil
 }
 
 // duplicate returns the stored message with seq, the one a retried client id was first
@@ -809,9 +851,9 @@ func storeRecord(r record, exec func(name string, args ...any) error) error {
 // waiting to be applied (one is evicted only once it has none), so SQLite has all of it.
 func (s *SQLite) convState(ctx context.Context, id string) (*convState, error) {
 	for {
-		s.jmu.Lock()
+		s.cmu.Lock()
 		st, gen := s.convs[id], s.evictGen
-		s.jmu.Unlock()
+		s.cmu.Unlock()
 		if st != nil {
 			return st, nil
 		}
@@ -819,19 +861,19 @@ func (s *SQLite) convState(ctx context.Context, id string) (*convState, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.jmu.Lock()
+		s.cmu.Lock()
 		if cur := s.convs[id]; cur != nil {
-			s.jmu.Unlock()
+			s.cmu.Unlock()
 			return cur, nil
 		}
 		if s.evictGen != gen {
 			// An eviction ran while reading: what was read may predate appends since.
-			s.jmu.Unlock()
+			s.cmu.Unlock()
 			continue
 		}
-		st.sweep = s.sweeps
+		st.sweep = s.sweeps.Load()
 		s.convs[id] = st
-		s.jmu.Unlock()
+		s.cmu.Unlock()
 		return st, nil
 	}
 }
@@ -871,14 +913,19 @@ func (s *SQLite) loadConvState(ctx context.Context, id string) (*convState, erro
 // evictIdle forgets the conversations with nothing waiting that no append has touched for
 // idleSweeps sweeps.
 func (s *SQLite) evictIdle() {
-	s.jmu.Lock()
-	defer s.jmu.Unlock()
-	s.sweeps++
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	sweeps := s.sweeps.Add(1)
 	n := len(s.convs)
 	for id, st := range s.convs {
-		if st.pending.Load() == 0 && s.sweeps-st.sweep > idleSweeps {
+		if !st.mu.TryLock() {
+			continue // being appended to
+		}
+		if st.pending.Load() == 0 && sweeps-st.sweep > idleSweeps {
+			st.evicted = true
 			delete(s.convs, id)
 		}
+		st.mu.Unlock()
 	}
 	if len(s.convs) != n {
 		s.evictGen++

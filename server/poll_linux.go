@@ -149,15 +149,34 @@ func (p *poller) loop() {
 		if err != nil {
 			return
 		}
-		for i := range n {
-			key := getKey(&events[i])
-			p.mu.Lock()
-			c := p.parked[key]
-			delete(p.parked, key)
-			p.mu.Unlock()
-			if c != nil {
-				c.unpark()
-			}
+		p.wake(events[:n])
+	}
+}
+
+// poll starts readers for the connections that have something to read now, without waiting.
+// Readers call it as they park: while every P is busy, the runtime looks at its network poller
+// (and so wakes loop) only every 10 ms, and frames that came meanwhile would wait for that,
+// then all start at once and wait for each other. A reader that has just finished one finds
+// them as they come.
+func (p *poller) poll() {
+	var events [16]unix.EpollEvent
+	n := 0
+	if p.raw.Control(func(fd uintptr) { n, _ = unix.EpollWait(int(fd), events[:], 0) }) != nil {
+		return
+	}
+	p.wake(events[:max(n, 0)])
+}
+
+// wake starts a reader for each connection with an event.
+func (p *poller) wake(events []unix.EpollEvent) {
+	for i := range events {
+		key := getKey(&events[i])
+		p.mu.Lock()
+		c := p.parked[key]
+		delete(p.parked, key)
+		p.mu.Unlock()
+		if c != nil {
+			c.unpark()
 		}
 	}
 }

@@ -13,4 +13,5 @@ func newPoller() (*poller, error)   { return nil, errors.New("server: no poller 
 func (p *poller) watch(*client)     {}
 func (p *poller) park(*client) bool { return false }
 func (p *poller) forget(*client)    {}
+func (p *poller) poll()             {}
 func (p *poller) close()            {}

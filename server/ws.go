@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -56,6 +57,7 @@ var visitorUpgrader = websocket.Upgrader{
 type hijacker struct {
 	http.ResponseWriter
 	br *bufio.Reader
+	cc *corkConn
 }
 
 func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -64,7 +66,61 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return conn, rw, err // the upgrader refuses a client that spoke before the handshake ended
 	}
 	h.br = bufio.NewReaderSize(conn, readBufferSize)
-	return conn, bufio.NewReadWriter(h.br, rw.Writer), nil
+	h.cc = &corkConn{Conn: conn}
+	return h.cc, bufio.NewReadWriter(h.br, rw.Writer), nil
+}
+
+// corkConn is a visitor's socket as gorilla writes to it. While the connection's writer holds
+// it corked, the frames it writes gather in a buffer and go out in one write(2) when it
+// uncorks: an ack and the answer right behind it are one TCP segment, not two, which spares a
+// system call here, a wake-up at the other end, and on a phone network a packet. Only the
+// writer (one at a time) touches it.
+type corkConn struct {
+	net.Conn
+	corked bool
+	buf    *[]byte // from corkBuffers while corked
+}
+
+var corkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func (c *corkConn) Write(b []byte) (int, error) {
+	if !c.corked {
+		return c.Conn.Write(b)
+	}
+	*c.buf = append(*c.buf, b...)
+	return len(b), nil
+}
+
+func (c *corkConn) cork() {
+	c.corked = true
+	c.buf = corkBuffers.Get().(*[]byte)
+}
+
+// uncork writes what gathered; the error is the write's.
+func (c *corkConn) uncork() error {
+	if !c.corked {
+		return nil
+	}
+	c.corked = false
+	var err error
+	if len(*c.buf) > 0 {
+		_, err = c.Conn.Write(*c.buf)
+	}
+	if cap(*c.buf) <= 64<<10 { // an unusually long burst is not kept for every connection
+		*c.buf = (*c.buf)[:0]
+		corkBuffers.Put(c.buf)
+	}
+	c.buf = nil
+	return err
+}
+
+// SyscallConn is the socket's, for the poller.
+func (c *corkConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("server: not a socket")
+	}
+	return sc.SyscallConn()
 }
 
 // upgrader upgrades agents' console connections. Small buffers, and write buffers from a pool
@@ -112,6 +168,7 @@ type client struct {
 	// done; both are the reader's own, as is poll. parked is set while the poller holds the
 	// connection and no reader runs; lastRead is when a frame or a pong last came (Unix ns).
 	br       *bufio.Reader
+	cork     *corkConn // the socket gorilla writes to; the writer's own
 	welcome  bool
 	poll     pollState
 	parked   atomic.Bool
@@ -138,7 +195,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	c := &client{
 		s: s, conn: conn, ip: clientIP(r), hint: s.acceptLanguage(r),
 		send: make(chan []byte, s.cfg.SendQueue), quit: make(chan struct{}), welcomed: make(chan struct{}),
-		closed: make(chan struct{}), br: hj.br,
+		closed: make(chan struct{}), br: hj.br, cork: hj.cc,
 	}
 	c.lastRead.Store(time.Now().UnixNano())
 	if s.cfg.MessageRate > 0 {
@@ -298,6 +355,7 @@ func (c *client) read(woken bool) {
 	for {
 		if c.welcome && c.idle() {
 			if p := c.s.poller.Load(); p != nil && p.park(c) {
+				p.poll()
 				return
 			}
 		}
@@ -531,6 +589,9 @@ func (c *client) writeLoop() {
 		}
 		select {
 		case b := <-c.send:
+			if c.cork != nil && len(c.send) > 0 && !c.cork.corked {
+				c.cork.cork() // more wait: one write for them all
+			}
 			if !c.write(b) {
 				c.closeConn()
 				return
@@ -539,6 +600,10 @@ func (c *client) writeLoop() {
 			c.flushAndClose()
 			return
 		default:
+			if c.cork != nil && c.cork.uncork() != nil {
+				c.closeConn()
+				return
+			}
 			c.writing.Store(false)
 			// A frame queued between the empty check and the store above must not wait for the
 			// next one: take the writer role back if no one else has.
@@ -574,6 +639,9 @@ func (c *client) write(b []byte) bool {
 // the close code stop chose, and closes the connection.
 func (c *client) flushAndClose() {
 	defer c.closeConn()
+	if c.cork != nil {
+		defer c.cork.uncork() // the close frame included; a failed write ends it anyway
+	}
 	for {
 		select {
 		case b := <-c.send:

@@ -1,0 +1,91 @@
+package server
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pipeListener hands out one end of a net.Pipe, once. A pipe has no buffer: every Read at
+// the other end returns bytes of one Write at most, so the reads count the writes.
+type pipeListener struct {
+	conns chan net.Conn
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	c, ok := <-l.conns
+	if !ok {
+		return nil, net.ErrClosed
+	}
+	return c, nil
+}
+func (l *pipeListener) Close() error   { return nil }
+func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{} }
+
+// The frames a visitor's writer finds waiting (an ack and the answer behind it) leave in one
+// write to the socket; a frame alone leaves at once.
+func TestWriterCorksWaitingFrames(t *testing.T) {
+	srvEnd, cliEnd := net.Pipe()
+	defer cliEnd.Close()
+	ln := &pipeListener{conns: make(chan net.Conn, 1)}
+	ln.conns <- srvEnd
+	close(ln.conns)
+	written := make(chan *client, 1)
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hj := &hijacker{ResponseWriter: w}
+		conn, err := visitorUpgrader.Upgrade(hj, r, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		c := &client{s: &Server{metrics: newMetrics()}, conn: conn, cork: hj.cc, send: make(chan []byte, 8), quit: make(chan struct{})}
+		c.send <- []byte(`{"type":"ack"}`)
+		c.send <- []byte(`{"type":"message"}`)
+		c.writing.Store(true)
+		c.writeLoop()
+		c.send <- []byte(`{"type":"typing"}`)
+		c.writing.Store(true)
+		c.writeLoop()
+		written <- c
+	})}
+	go hs.Serve(ln)
+	defer hs.Close()
+
+	cliEnd.SetDeadline(time.Now().Add(10 * time.Second))
+	req := "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	go cliEnd.Write([]byte(req))
+	br := bufio.NewReader(cliEnd)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("handshake: %v", err)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	if br.Buffered() > 0 {
+		t.Fatalf("%d bytes came with the handshake", br.Buffered())
+	}
+	buf := make([]byte, 4096)
+	n, err := cliEnd.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(buf[:n])
+	if !strings.Contains(got, `{"type":"ack"}`) || !strings.Contains(got, `{"type":"message"}`) {
+		t.Fatalf("the first write held %q; want the ack and the message together", got)
+	}
+	n, err = cliEnd.Read(buf)
+	if err != nil || !strings.Contains(string(buf[:n]), `{"type":"typing"}`) {
+		t.Fatalf("the lone frame: %q, %v", buf[:n], err)
+	}
+	c := <-written
+	if c.cork.corked || c.cork.buf != nil {
+		t.Error("the writer left the socket corked")
+	}
+}

@@ -29,7 +29,17 @@ type poller struct {
 	nextKey uint64
 	closed  bool
 	done    chan struct{}
+
+	// Readers run on a few long-lived goroutines while one is free, and on a new one each
+	// otherwise: a new goroutine's stack starts small and grows (copied each time) through
+	// decoding, answering and writing, for every frame.
+	work    chan *client // unbuffered: a send succeeds only when a reader waits
+	quit    chan struct{}
+	workers sync.WaitGroup
 }
+
+// readWorkers is how many long-lived reader goroutines wait for woken connections.
+const readWorkers = 16
 
 func newPoller() (*poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -43,13 +53,41 @@ func newPoller() (*poller, error) {
 		unix.Close(epfd)
 		return nil, err
 	}
-	p := &poller{ep: os.NewFile(uintptr(epfd), "epoll"), parked: map[uint64]*client{}, nextKey: 1, done: make(chan struct{})}
+	p := &poller{ep: os.NewFile(uintptr(epfd), "epoll"), parked: map[uint64]*client{}, nextKey: 1, done: make(chan struct{}),
+		work: make(chan *client), quit: make(chan struct{})}
 	if p.raw, err = p.ep.SyscallConn(); err != nil {
 		p.ep.Close()
 		return nil, err
 	}
 	go p.loop()
+	p.workers.Add(readWorkers)
+	for range readWorkers {
+		go p.reader()
+	}
 	return p, nil
+}
+
+// reader reads woken connections until the poller closes.
+func (p *poller) reader() {
+	defer p.workers.Done()
+	for {
+		select {
+		case c := <-p.work:
+			c.read(true)
+		case <-p.quit:
+			return
+		}
+	}
+}
+
+// start runs a woken connection's reader on a waiting worker, or on a goroutine of its own
+// when none waits.
+func (p *poller) start(c *client) {
+	select {
+	case p.work <- c:
+	default:
+		go c.read(true)
+	}
 }
 
 func setKey(ev *unix.EpollEvent, key uint64) {
@@ -198,4 +236,6 @@ func (p *poller) close() {
 	for _, c := range parked {
 		c.unpark()
 	}
+	close(p.quit)
+	p.workers.Wait()
 }

@@ -14,4 +14,5 @@ func (p *poller) watch(*client)     {}
 func (p *poller) park(*client) bool { return false }
 func (p *poller) forget(*client)    {}
 func (p *poller) poll()             {}
+func (p *poller) start(c *client)   { go c.read(true) }
 func (p *poller) close()            {}

@@ -436,7 +436,11 @@ func (c *client) unpark() {
 	if c.parked.CompareAndSwap(true, false) {
 		// Ready data is read at once; a frame that stops half-way waits no longer than this.
 		c.conn.SetReadDeadline(time.Now().Add(pongWait))
-		go c.read(true)
+		if p := c.s.poller.Load(); p != nil {
+			p.start(c)
+		} else {
+			go c.read(true)
+		}
 	}
 }
 

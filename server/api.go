@@ -141,17 +141,25 @@ func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 
 // answer asks the engine (or the cache of its recent answers) and records what it decided.
 func (s *Server) answer(q kb.Query) (kb.Answer, error) {
+	ans, _, err := s.answerCached(q)
+	return ans, err
+}
+
+// answerCached is answer that also returns the answer's cache entry (nil when not cached).
+func (s *Server) answerCached(q kb.Query) (kb.Answer, *cacheEntry, error) {
 	start := s.now()
-	ans, ok := s.cache.get(q)
+	e, ok := s.cache.get(q)
+	var ans kb.Answer
 	if ok {
+		ans = e.ans
 		ans.Related = append([]kb.Suggestion(nil), ans.Related...)
 	} else {
 		var err error
 		if ans, err = s.engine.Ask(q); err != nil {
-			return ans, err
+			return ans, nil, err
 		}
 		ans.Explain(s.cat)
-		s.cache.put(q, ans)
+		e = s.cache.put(q, ans)
 	}
 	s.metrics.answerSeconds.Observe(s.now().Sub(start).Seconds())
 	if ans.Handoff {
@@ -159,7 +167,7 @@ func (s *Server) answer(q kb.Query) (kb.Answer, error) {
 	} else {
 		s.metrics.answers.WithLabelValues(ans.Lang).Inc()
 	}
-	return ans, nil
+	return ans, e, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -2,7 +2,9 @@ package server
 
 import (
 	"container/list"
+	"encoding/json"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hotline12367/hotline/kb"
 )
@@ -21,41 +23,62 @@ type answerCache struct {
 type cacheEntry struct {
 	q   kb.Query
 	ans kb.Answer
+	// body is the bot message's stored body for ans, encoded once (room.botAnswer): every
+	// visitor asking the same question gets the same bytes.
+	body atomic.Pointer[json.RawMessage]
+}
+
+// botBody returns the body encoded by mk for e's answer, encoding it the first time. A nil
+// entry (an answer not cached) encodes every time.
+func (e *cacheEntry) botBody(mk func() json.RawMessage) json.RawMessage {
+	if e == nil {
+		return mk()
+	}
+	if b := e.body.Load(); b != nil {
+		return *b
+	}
+	b := mk()
+	e.body.Store(&b)
+	return b
 }
 
 func newAnswerCache(size int) *answerCache {
 	return &answerCache{size: size, ll: list.New(), items: map[kb.Query]*list.Element{}}
 }
 
-func (c *answerCache) get(q kb.Query) (kb.Answer, bool) {
+func (c *answerCache) get(q kb.Query) (*cacheEntry, bool) {
 	if c.size <= 0 {
-		return kb.Answer{}, false
+		return nil, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.items[q]
 	if !ok {
-		return kb.Answer{}, false
+		return nil, false
 	}
 	c.ll.MoveToFront(el)
-	return el.Value.(*cacheEntry).ans, true
+	return el.Value.(*cacheEntry), true
 }
 
-func (c *answerCache) put(q kb.Query, a kb.Answer) {
+// put caches a for q and returns its entry (nil when not cached). An entry's answer never
+// changes: a new answer for the same query gets a new entry.
+func (c *answerCache) put(q kb.Query, a kb.Answer) *cacheEntry {
 	if c.size <= 0 || len(q.Text) > 512 {
-		return
+		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	e := &cacheEntry{q: q, ans: a}
 	if el, ok := c.items[q]; ok {
-		el.Value.(*cacheEntry).ans = a
+		el.Value = e
 		c.ll.MoveToFront(el)
-		return
+		return e
 	}
-	c.items[q] = c.ll.PushFront(&cacheEntry{q: q, ans: a})
+	c.items[q] = c.ll.PushFront(e)
 	if c.ll.Len() > c.size {
 		old := c.ll.Back()
 		c.ll.Remove(old)
 		delete(c.items, old.Value.(*cacheEntry).q)
 	}
+	return e
 }

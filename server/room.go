@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"unicode/utf8"
@@ -157,15 +158,15 @@ func (r *room) botAnswer(text string) (store.Message, kb.Answer, bool) {
 			q.Lang = "zh-Hant"
 		}
 	}
-	ans, err := s.answer(q)
+	ans, e, err := s.answerCached(q)
 	if err != nil {
 		s.log.Error("answer", "conversation", r.id, "err", err)
 		return store.Message{}, ans, false
 	}
-	return store.Message{
-		Role: store.RoleBot, Kind: store.KindMessage,
-		Body: mustJSON(messageBody{Text: ans.Text, Lang: ans.Lang, Answer: wireAnswer(ans)}),
-	}, ans, true
+	body := e.botBody(func() json.RawMessage {
+		return mustJSON(messageBody{Text: ans.Text, Lang: ans.Lang, Answer: wireAnswer(ans)})
+	})
+	return store.Message{Role: store.RoleBot, Kind: store.KindMessage, Body: body}, ans, true
 }
 
 // movedLang is the language the conversation moves to with an answer: the one the visitor

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"modernc.org/sqlite" // registers the "sqlite" driver
 	sqlite3 "modernc.org/sqlite/lib"
@@ -819,13 +820,18 @@ func (s *SQLite) apply(r record) error {
 	})
 }
 
+// bodyText is a message body as the text SQLite stores, without a copy: a body is never
+// changed once made (a cached answer's is shared by every message that carries it), and the
+// driver copies it into SQLite.
+func bodyText(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
 // storeRecord writes a record's messages, the language it moved the conversation to and the
 // conversation's updated_at, running writeQueries by name with exec: the writer's prepared
 // statements, or recovery's transaction.
 func storeRecord(r record, exec func(name string, args ...any) error) error {
 	args := make([]any, 0, 7*len(r.msgs))
 	for _, m := range r.msgs {
-		args = append(args, m.ConversationID, m.Seq, nullString(m.ClientID), m.Role, m.Kind, string(m.Body), ms(m.CreatedAt))
+		args = append(args, m.ConversationID, m.Seq, nullString(m.ClientID), m.Role, m.Kind, bodyText(m.Body), ms(m.CreatedAt))
 	}
 	if len(r.msgs) == 2 {
 		if err := exec("insertMessages2", args...); err != nil {

@@ -162,6 +162,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	start := time.Now()
 	raiseFDLimit(log)
+	// Listen first. While the engine is built and the store opened (a second or two),
+	// visitors reconnecting after a restart wait in the kernel's accept queue, and are served
+	// the moment the server is ready, rather than being refused and backing off for longer.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	engine, err := loadEngine(cfg.KB, cfg.Threshold)
 	if err != nil {
 		return err
@@ -188,10 +196,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer stopWeChat()
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return err
-	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	srv.Start(ctx)
 	if cfg.DebugAddr != "" {

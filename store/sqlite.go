@@ -98,10 +98,14 @@ type convState struct {
 // maxBatch is the most writes committed in one transaction. batchWait is how long the writer,
 // when writes come in close together, waits for more to commit with the first: one transaction
 // writes the pages its writes share (the table's last page, index pages) once, where one
-// transaction each would write them each time. An idle server commits at once.
+// transaction each would write them each time. An idle server commits at once. Appends do not
+// wait for the commit (they are journaled), so a longer wait costs them nothing; other writes
+// (a new conversation, a state change) wait at most this much more. 5 ms rather than 1 ms cut
+// the server's CPU under load by a tenth (0.54-0.58 core instead of 0.60-0.66 at 3,000
+// questions/s).
 const (
 	maxBatch  = 256
-	batchWait = time.Millisecond
+	batchWait = 5 * time.Millisecond
 )
 
 // Checkpoint settings: the checkpointer copies frames every ckptEvery, and the WAL starts over

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -216,4 +217,48 @@ func TestRunAcrossRestart(t *testing.T) {
 	if r.Reconnects != 20 || r.StillDown != 0 || r.Unanswered != 0 || r.Errors != 0 || r.Questions < 150 {
 		t.Errorf("got %s; want all 20 connections back, none down, about 160 questions (40/s for 4 s, those asked while the server was away included) all answered, no errors", out.String())
 	}
+}
+
+// The tool's quick reading of acks and messages agrees with decoding them in full, for the
+// frames the server writes and for frames in other shapes.
+func TestFrameDecode(t *testing.T) {
+	frames := []string{
+		`{"type":"ack","id":"b1-1","seq":2}`,
+		`{"type":"ack"}`,
+		`{"type":"message","conversation_id":"z7prx2hdj3p4bihdh2qz","message":{"seq":3,"kind":"message","from":"bot","text":"hi","time":"2026-11-26T23:11:14Z"}}`,
+		`{"type":"message","conversation_id":"c1","message":{"seq":12,"kind":"message","from":"visitor","client_id":"q\"1","text":"\u003c"}}`,
+		`{"type":"message","conversation_id":"c1","message":{"seq":4,"kind":"message","from":"agent","text":"x"}}`,
+		`{"type":"message","message":{"seq":5,"from":"bot"},"conversation_id":"c1"}`,
+		`{"type":"message","conversation_id":"c1","message":{"from":"bot","seq":6}}`,
+		`{"type":"event","conversation_id":"c1","message":{"seq":7,"kind":"event","from":"system","event":"queued"}}`,
+		`{"type":"welcome","conversation_id":"c1","messages":[{"seq":1,"from":"bot"},{"seq":2,"from":"visitor"}]}`,
+		`{"type":"error","error":{"code":"rate_limited","message":"slow down"}}`,
+		`{"type":"ackx"}`,
+	}
+	for _, s := range frames {
+		var quick, full frame
+		qerr := quick.decode([]byte(s))
+		ferr := json.Unmarshal([]byte(s), &full)
+		if (qerr == nil) != (ferr == nil) || !reflect.DeepEqual(quick, full) {
+			t.Errorf("%s:\nquick %+v (%v)\nfull  %+v (%v)", s, quick, qerr, full, ferr)
+		}
+	}
+}
+
+func FuzzFrameDecode(f *testing.F) {
+	f.Add([]byte(`{"type":"message","conversation_id":"c1","message":{"seq":3,"kind":"message","from":"bot"}}`))
+	f.Add([]byte(`{"type":"ack","id":"b1-1","seq":2}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var quick, full frame
+		if quick.decode(b) != nil {
+			return
+		}
+		if json.Unmarshal(b, &full) != nil {
+			// The quick path reads only a frame's first bytes; one the server wrote is whole.
+			return
+		}
+		if !reflect.DeepEqual(quick, full) {
+			t.Fatalf("%q: quick %+v, full %+v", b, quick, full)
+		}
+	})
 }

@@ -141,18 +141,28 @@ func (c *Conn) Read() (protocol.ServerFrame, error) {
 // ReadInto decodes the next frame from the server into v, which may be a struct of only the
 // fields the caller needs (the load tool's, which reads thousands a second, is).
 func (c *Conn) ReadInto(v any) error {
-	_, b, err := c.ws.ReadMessage()
+	b, err := c.ReadBytes()
 	if err != nil {
-		var ce *websocket.CloseError
-		if errors.As(err, &ce) {
-			return fmt.Errorf("%w: %w", ErrClosed, err)
-		}
-		return fmt.Errorf("client: read: %w", err)
+		return err
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("client: bad frame: %w", err)
 	}
 	return nil
+}
+
+// ReadBytes returns the next frame from the server undecoded, for a caller with a decoder of
+// its own.
+func (c *Conn) ReadBytes() ([]byte, error) {
+	_, b, err := c.ws.ReadMessage()
+	if err != nil {
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return nil, fmt.Errorf("%w: %w", ErrClosed, err)
+		}
+		return nil, fmt.Errorf("client: read: %w", err)
+	}
+	return b, nil
 }
 
 // ReadUntil reads frames until match returns true for one, and returns it with the frames

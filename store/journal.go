@@ -44,6 +44,7 @@ type journal struct {
 	n    int        // its number
 	size int64
 	last uint64 // the last record written to it
+	torn bool   // a write failed part-way and no new segment could be opened since
 	old  []segment
 	buf  []byte
 }
@@ -98,16 +99,19 @@ func openJournal(dbPath string) (*journal, error) {
 
 // next starts a new segment. j.mu must be held (or j not yet shared).
 func (j *journal) next() error {
-	if j.f != nil {
-		if err := j.f.Close(); err != nil {
-			return fmt.Errorf("store: journal: %w", err)
-		}
-		j.old = append(j.old, segment{path: j.f.Name(), last: j.last})
-	}
-	j.n++
-	f, err := os.OpenFile(j.base+fmt.Sprintf("%06d", j.n)+".log", os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	// The new segment opens before the old one closes: when it cannot (no descriptor to
+	// spare, say), the journal goes on in the old one and tries again at the next record.
+	f, err := os.OpenFile(j.base+fmt.Sprintf("%06d", j.n+1)+".log", os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("store: journal: %w", err)
+	}
+	j.n++
+	if j.f != nil {
+		j.old = append(j.old, segment{path: j.f.Name(), last: j.last})
+		if err := j.f.Close(); err != nil {
+			f.Close()
+			return fmt.Errorf("store: journal: %w", err)
+		}
 	}
 	j.f, j.size = f, 0
 	return nil
@@ -120,10 +124,14 @@ func (j *journal) write(r record) error {
 	if j.f == nil {
 		return ErrClosed
 	}
-	if j.size >= journalSegment {
+	if j.torn {
+		// Nothing more goes after a torn record, where reading stops.
 		if err := j.next(); err != nil {
 			return err
 		}
+		j.torn = false
+	} else if j.size >= journalSegment {
+		_ = j.next() // on failure the record goes in the current segment, a little longer
 	}
 	j.buf = appendFrame(j.buf[:0], r)
 	n, err := j.f.Write(j.buf)
@@ -131,7 +139,10 @@ func (j *journal) write(r record) error {
 	if err != nil {
 		// A part of the record may be in the file: what follows must not be read as
 		// records, so go on in a new segment (the torn one ends the reading of its own).
-		j.next()
+		j.torn = true
+		if j.next() == nil {
+			j.torn = false
+		}
 		return fmt.Errorf("store: journal: %w", err)
 	}
 	j.last = r.n

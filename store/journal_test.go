@@ -328,3 +328,53 @@ func TestSecondOpenLeavesTheJournal(t *testing.T) {
 		t.Errorf("the first store after the second closed: %v, %v; want seq 3", m, err)
 	}
 }
+
+// A segment that cannot be opened (no descriptor to spare, say) leaves the journal writing
+// the one it has, and every record readable; the next rotation that can, happens.
+func TestJournalRotationFails(t *testing.T) {
+	dir := t.TempDir()
+	j, err := openJournal(filepath.Join(dir, "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.close(false)
+	blocker := j.base + "000002.log" // O_EXCL: the next segment cannot be created
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.next(); err == nil {
+		t.Fatal("rotation onto an existing file succeeded")
+	}
+	for i := range 3 {
+		if err := j.write(record{n: uint64(i + 1), conv: "c1", msgs: jMessages("c1", i, 1)}); err != nil {
+			t.Fatalf("write %d after a failed rotation: %v", i, err)
+		}
+	}
+	os.Remove(blocker)
+	if err := j.next(); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.write(record{n: 4, conv: "c1", msgs: jMessages("c1", 3, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	files, err := journalFiles(filepath.Join(dir, "h.db"))
+	if err != nil || len(files) != 2 {
+		t.Fatalf("segments: %v, %v", files, err)
+	}
+	var n int
+	for _, p := range files {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, _, err := readRecords(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(recs)
+	}
+	if n != 4 {
+		t.Fatalf("records read back: %d, want 4", n)
+	}
+}

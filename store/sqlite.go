@@ -177,6 +177,9 @@ func open(path string, walRestart int, ckptEvery time.Duration) (*SQLite, error)
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
 	read.SetMaxOpenConns(4)
+	// Kept open: a connection opened under load needs descriptors when a server holding
+	// thousands of sockets may have none to spare (SQLITE_CANTOPEN for a visitor's message).
+	read.SetMaxIdleConns(4)
 	ckpt, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		write.Close()

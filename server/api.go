@@ -23,6 +23,7 @@ const (
 	CodeTooLong            = "too_long"
 	CodeRateLimited        = "rate_limited"
 	CodeTooManyConnections = "too_many_connections"
+	CodeServerBusy         = "server_busy"
 	CodeUnsupportedLang    = "unsupported_language"
 	CodeOriginNotAllowed   = "origin_not_allowed"
 	CodeResumeInvalid      = "resume_invalid"
@@ -43,6 +44,7 @@ var messageIDs = map[string]string{
 	CodeTooLong:            "ErrTooLong",
 	CodeRateLimited:        "ErrRateLimited",
 	CodeTooManyConnections: "ErrTooManyConnections",
+	CodeServerBusy:         "ErrServerBusy",
 	CodeUnsupportedLang:    "ErrUnsupportedLang",
 	CodeOriginNotAllowed:   "ErrOriginNotAllowed",
 	CodeResumeInvalid:      "ErrResumeInvalid",

@@ -225,6 +225,13 @@ func (h *hub) closeIdle(ctx context.Context) int {
 }
 
 // register adds a connection; it reports false once shutdown has begun.
+// count is how many connections are open.
+func (h *hub) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.clients)
+}
+
 func (h *hub) register(c *client) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()

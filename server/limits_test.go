@@ -1,10 +1,12 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -254,6 +256,46 @@ func TestMaxConnsPerIP(t *testing.T) {
 		if _, ans := ask(t, c, "q", "What is a port visa?"); ans.Message.Answer == nil {
 			t.Errorf("connection %d after the refusal: got no answer", i+1)
 		}
+	}
+}
+
+// Past the server's connection cap (set under the open-files limit) a visitor is told, in
+// their language, to come back soon (close 1013), and those connected go on; once one leaves,
+// a new one gets in (the first leaves without a close frame: a dropped connection frees its
+// place at once).
+func TestMaxConns(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxConns = 2
+	s := startServer(t, cfg, nil)
+	first := s.dial(t, &client.Session{}, nil)
+	second := s.dial(t, &client.Session{}, nil)
+
+	third := dialRaw(t, s.wsURL(), acceptLanguage("ru"))
+	ce, frames := third.closed()
+	if len(frames) != 1 || frames[0].Error == nil || frames[0].Error.Code != server.CodeServerBusy {
+		t.Fatalf("third connection: got %s, want one error server_busy", describe(frames))
+	}
+	if want := catalog.T("ru", "ErrServerBusy", nil); frames[0].Error.Message != want {
+		t.Errorf("message: got %q, want the Russian %q", frames[0].Error.Message, want)
+	}
+	if ce.Code != websocket.CloseTryAgainLater || ce.Text != server.CodeServerBusy {
+		t.Errorf("close: got %d %q, want %d %q", ce.Code, ce.Text, websocket.CloseTryAgainLater, server.CodeServerBusy)
+	}
+	if _, ans := ask(t, second, "q", "What is a port visa?"); ans.Message.Answer == nil {
+		t.Error("a connection after the refusal got no answer")
+	}
+	first.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := client.Dial(context.Background(), s.wsURL(), &client.Session{}, client.Options{})
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no room after a visitor left: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -63,6 +63,11 @@ type Config struct {
 	Origins []string
 	// MaxConnsPerIP caps simultaneous WebSocket connections from one address (0: no cap).
 	MaxConnsPerIP int
+	// MaxConns caps simultaneous WebSocket connections in all (0: no cap). Every connection
+	// holds a descriptor, and the store needs some of its own (a journal segment, a database
+	// connection): serve sets it a little under the open-files limit, so that a crowd
+	// reconnecting is told to try again rather than the store failing to open a file.
+	MaxConns int
 	// MessageRate and MessageBurst limit each connection's messages per second.
 	MessageRate  float64
 	MessageBurst int

@@ -206,6 +206,10 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		c.refuse(CodeOriginNotAllowed)
 		return
 	}
+	if max := s.cfg.MaxConns; max > 0 && s.hub.count() >= max {
+		c.refuse(CodeServerBusy)
+		return
+	}
 	if !s.limits.acquire(c.ip) {
 		c.refuse(CodeTooManyConnections)
 		return
@@ -229,8 +233,12 @@ func (c *client) refuse(code string) {
 		b, _ := json.Marshal(c.errorFrame(code, ""))
 		c.conn.SetWriteDeadline(time.Now().Add(writeWait))
 		_ = c.conn.WriteMessage(websocket.TextMessage, b)
+		closeCode := websocket.ClosePolicyViolation
+		if code == CodeServerBusy {
+			closeCode = websocket.CloseTryAgainLater // not the visitor's doing: come back soon
+		}
 		_ = c.conn.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(websocket.ClosePolicyViolation, code), time.Now().Add(writeWait))
+			websocket.FormatCloseMessage(closeCode, code), time.Now().Add(writeWait))
 	} else {
 		_ = c.conn.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(closeServiceRestart, "restarting"), time.Now().Add(writeWait))
@@ -347,13 +355,16 @@ func (c *client) readLoop() {
 
 // read is readLoop; woken says the poller started it, with something to read.
 func (c *client) read(woken bool) {
+	var ended error
 	if woken {
-		// Fill the buffer, so that idle sees what came. An error stays in the buffer for
-		// readFrame to report.
-		_, _ = c.br.Peek(1)
+		// Fill the buffer, so that idle sees what came. A socket at its end (the peer gone
+		// without a close frame) reports so to Peek once, and is never idle: parked again, it
+		// would wake the poller again at once, until the pinger found it silent a minute later.
+		// readFrame's read finds the end again, and ends the connection.
+		_, ended = c.br.Peek(1)
 	}
 	for {
-		if c.welcome && c.idle() {
+		if c.welcome && ended == nil && c.idle() {
 			if p := c.s.poller.Load(); p != nil && p.park(c) {
 				p.poll()
 				return

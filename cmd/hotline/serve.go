@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -58,6 +59,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	threshold := str("threshold", strconv.FormatFloat(kb.DefaultThreshold, 'f', -1, 64), "confidence under which questions go to a person")
 	origins := str("origins", "", "comma-separated origins whose pages may embed the chat (\"*\" for any); the server's own host is always allowed")
 	maxConns := str("max-conns-per-ip", strconv.Itoa(def.MaxConnsPerIP), "simultaneous WebSocket connections per address (0: no cap)")
+	maxAll := str("max-conns", "-1", "simultaneous WebSocket connections in all (0: no cap; -1: the open-files limit less "+strconv.Itoa(fdReserve)+" for the store's own files)")
 	msgRate := str("msg-rate", strconv.FormatFloat(def.MessageRate, 'f', -1, 64), "messages per second per connection")
 	msgBurst := str("msg-burst", strconv.Itoa(def.MessageBurst), "message burst per connection")
 	ipRate := str("ip-msg-rate", strconv.FormatFloat(def.IPMessageRate, 'f', -1, 64), "messages per second per address (0: no limit)")
@@ -111,6 +113,11 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	num("threshold", *threshold, &c.Threshold)
 	integer("max-conns-per-ip", *maxConns, &c.Server.MaxConnsPerIP)
+	if *maxAll != "-1" {
+		integer("max-conns", *maxAll, &c.Server.MaxConns)
+	} else {
+		c.Server.MaxConns = -1
+	}
 	num("msg-rate", *msgRate, &c.Server.MessageRate)
 	integer("msg-burst", *msgBurst, &c.Server.MessageBurst)
 	num("ip-msg-rate", *ipRate, &c.Server.IPMessageRate)
@@ -161,7 +168,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	start := time.Now()
-	raiseFDLimit(log)
+	if limit := raiseFDLimit(log); cfg.Server.MaxConns < 0 {
+		cfg.Server.MaxConns = 0
+		if limit > fdReserve {
+			cfg.Server.MaxConns = int(min(limit-fdReserve, math.MaxInt32))
+		}
+	}
 	// Listen first. While the engine is built and the store opened (a second or two),
 	// visitors reconnecting after a restart wait in the kernel's accept queue, and are served
 	// the moment the server is ready, rather than being refused and backing off for longer.
@@ -232,18 +244,25 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return nil
 }
 
-// raiseFDLimit lifts the soft limit on open files to the hard one: every WebSocket connection
-// holds a descriptor.
-func raiseFDLimit(log *slog.Logger) {
+// raiseFDLimit lifts the soft limit on open files to the hard one, and returns the limit
+// (0 if unknown): every WebSocket connection holds a descriptor.
+func raiseFDLimit(log *slog.Logger) uint64 {
 	var l syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return
+		return 0
 	}
 	if l.Cur < l.Max {
 		l.Cur = l.Max
 		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
 			log.Warn("raise open files limit", "err", err)
+			syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l)
 		}
 	}
 	log.Info("open files limit", "limit", l.Cur)
+	return uint64(l.Cur)
 }
+
+// fdReserve is how many descriptors the default connection cap leaves for the server's own
+// files: the database and its WAL for each of its connections, a journal segment while the
+// next opens, the listeners, the epoll instances. It uses about 30.
+const fdReserve = 64

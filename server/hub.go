@@ -26,6 +26,9 @@ type hub struct {
 
 	mu       sync.Mutex
 	rooms    map[string]*room
+	// roomsEnded counts rooms dropped (their last user gone), guarded by mu: a conversation
+	// read from the store is as fresh as its room would be while none has ended since.
+	roomsEnded uint64
 	clients  map[*client]struct{}
 	closed   bool
 	nextSlot int                             // the ping slot of the next connection
@@ -298,7 +301,15 @@ func (h *hub) releaseRoom(r *room) {
 	r.refs--
 	if r.refs == 0 {
 		delete(h.rooms, r.id)
+		h.roomsEnded++
 	}
+}
+
+// roomGen is roomsEnded now.
+func (h *hub) roomGen() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.roomsEnded
 }
 
 // schedule runs fn on a worker; it reports false once shutdown has begun.
@@ -496,6 +507,7 @@ func (h *hub) doHello(ctx context.Context, c *client, f protocol.ClientFrame) er
 	var err error
 	token := ""
 	resumed := false
+	gen := h.roomGen() // before reading: see below, where the room takes conv
 	if f.ResumeToken != "" {
 		conv, err = s.store.ConversationByToken(ctx, hashToken(f.ResumeToken))
 		switch {
@@ -526,19 +538,7 @@ func (h *hub) doHello(ctx context.Context, c *client, f protocol.ClientFrame) er
 			Body: mustJSON(messageBody{Text: s.cat.T(pref.Lang, "Greeting", nil), Lang: pref.Lang})}); err != nil {
 			return err
 		}
-	} else {
-		if chosen && (pref.Lang != conv.Lang || !conv.LangChosen) {
-			if err := s.store.SetLang(ctx, conv.ID, pref.Lang, pref.Script, true); err != nil {
-				return err
-			}
-		}
-		// The token's life starts again with each resume; written only once half of it is
-		// gone, so that a crowd reconnecting after a restart costs no writes.
-		if conv.TokenExpiresAt.Sub(now) < s.cfg.TokenTTL/2 {
-			if err := s.store.SetTokenExpiry(ctx, conv.ID, now.Add(s.cfg.TokenTTL)); err != nil {
-				return err
-			}
-		}
+		conv.LastSeq = 1 // the greeting
 	}
 	r := h.acquireRoom(conv.ID)
 	if r == nil {
@@ -546,15 +546,46 @@ func (h *hub) doHello(ctx context.Context, c *client, f protocol.ClientFrame) er
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.loadLocked(ctx); err != nil {
-		h.releaseRoom(r)
-		return err
+	// Every change to a conversation goes through its room. A room already loaded has the
+	// truth; a new one takes conv, unless a room ended since conv was read (it may have
+	// changed the conversation after the read): then it reads it again.
+	switch {
+	case r.loaded:
+	case h.roomGen() == gen:
+		r.conv = conv
+	default:
+		if err := r.loadLocked(ctx); err != nil {
+			h.releaseRoom(r)
+			return err
+		}
 	}
 	r.loaded = true
-	msgs, err := s.store.MessagesAfter(ctx, conv.ID, lastSeq, replayLimit+1)
-	if err != nil {
-		h.releaseRoom(r)
-		return err
+	if resumed {
+		if chosen && (pref.Lang != r.conv.Lang || r.conv.Script != pref.Script || !r.conv.LangChosen) {
+			if err := s.store.SetLang(ctx, conv.ID, pref.Lang, pref.Script, true); err != nil {
+				h.releaseRoom(r)
+				return err
+			}
+			r.conv.Lang, r.conv.Script, r.conv.LangChosen = pref.Lang, pref.Script, true
+		}
+		// The token's life starts again with each resume; written only once half of it is
+		// gone, so that a crowd reconnecting after a restart costs no writes.
+		if r.conv.TokenExpiresAt.Sub(now) < s.cfg.TokenTTL/2 {
+			at := now.Add(s.cfg.TokenTTL)
+			if err := s.store.SetTokenExpiry(ctx, conv.ID, at); err != nil {
+				h.releaseRoom(r)
+				return err
+			}
+			r.conv.TokenExpiresAt = at
+		}
+	}
+	var msgs []store.Message
+	if lastSeq < r.conv.LastSeq {
+		// Most resumes (a crowd after a restart) have seen everything: no read for them.
+		if msgs, err = s.store.MessagesAfter(ctx, conv.ID, lastSeq, replayLimit+1); err != nil {
+			h.releaseRoom(r)
+			return err
+		}
 	}
 	more := len(msgs) > replayLimit
 	if more {

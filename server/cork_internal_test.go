@@ -85,7 +85,7 @@ func TestWriterCorksWaitingFrames(t *testing.T) {
 		t.Fatalf("the lone frame: %q, %v", buf[:n], err)
 	}
 	c := <-written
-	if c.cork.corked || c.cork.buf != nil {
+	if c.corked || c.cork.corked || c.cork.buf != nil {
 		t.Error("the writer left the socket corked")
 	}
 }

@@ -24,15 +24,15 @@ import (
 type hub struct {
 	s *Server
 
-	mu       sync.Mutex
-	rooms    map[string]*room
+	mu    sync.Mutex
+	rooms map[string]*room
 	// roomsEnded counts rooms dropped (their last user gone), guarded by mu: a conversation
 	// read from the store is as fresh as its room would be while none has ended since.
 	roomsEnded uint64
-	clients  map[*client]struct{}
-	closed   bool
-	nextSlot int                             // the ping slot of the next connection
-	slots    [pingSlots]map[*client]struct{} // the connections of each ping slot
+	clients    map[*client]struct{}
+	closed     bool
+	nextSlot   int                             // the ping slot of the next connection
+	slots      [pingSlots]map[*client]struct{} // the connections of each ping slot
 
 	desk *desk
 

@@ -433,3 +433,39 @@ func TestErrorsInVisitorLanguage(t *testing.T) {
 		t.Errorf("fr too_long: got %q, want the limit 2000 in it", m)
 	}
 }
+
+// A client that pings while it asks gets its pongs and its answers: gorilla's reader writes the
+// pongs, through the socket the writer gathers frames in.
+func TestPingsWhileAsking(t *testing.T) {
+	s := startServer(t, testConfig(), nil)
+	c := dialRaw(t, s.wsURL(), nil)
+	c.hello(protocol.ClientFrame{Type: protocol.TypeHello})
+	pongs := make(chan struct{}, 100)
+	c.ws.SetPongHandler(func(string) error { pongs <- struct{}{}; return nil })
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = c.ws.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second))
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	for i := range 20 {
+		id := fmt.Sprint("q", i)
+		c.write(protocol.ClientFrame{Type: protocol.TypeMessage, ID: id, Text: "What is a port visa?"})
+		c.until("the answer to "+id, func(f protocol.ServerFrame) bool {
+			return f.Type == protocol.TypeMessage && f.Message != nil && f.Message.From == protocol.FromBot
+		})
+	}
+	close(stop)
+	<-done
+	if len(pongs) == 0 {
+		t.Error("no pong came back")
+	}
+}

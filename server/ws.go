@@ -73,10 +73,12 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // corkConn is a visitor's socket as gorilla writes to it. While the connection's writer holds
 // it corked, the frames it writes gather in a buffer and go out in one write(2) when it
 // uncorks: an ack and the answer right behind it are one TCP segment, not two, which spares a
-// system call here, a wake-up at the other end, and on a phone network a packet. Only the
-// writer (one at a time) touches it.
+// system call here, a wake-up at the other end, and on a phone network a packet. The writer
+// corks and uncorks; gorilla's reader may write too (a pong, the echo of a close), which then
+// goes out with the rest.
 type corkConn struct {
 	net.Conn
+	mu     sync.Mutex
 	corked bool
 	buf    *[]byte // from corkBuffers while corked
 }
@@ -84,6 +86,8 @@ type corkConn struct {
 var corkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 func (c *corkConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if !c.corked {
 		return c.Conn.Write(b)
 	}
@@ -92,12 +96,16 @@ func (c *corkConn) Write(b []byte) (int, error) {
 }
 
 func (c *corkConn) cork() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.corked = true
 	c.buf = corkBuffers.Get().(*[]byte)
 }
 
 // uncork writes what gathered; the error is the write's.
 func (c *corkConn) uncork() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if !c.corked {
 		return nil
 	}
@@ -168,7 +176,8 @@ type client struct {
 	// done; both are the reader's own, as is poll. parked is set while the poller holds the
 	// connection and no reader runs; lastRead is when a frame or a pong last came (Unix ns).
 	br       *bufio.Reader
-	cork     *corkConn // the socket gorilla writes to; the writer's own
+	cork     *corkConn // the socket gorilla writes to
+	corked   bool      // the writer has corked it; the writer's own
 	welcome  bool
 	poll     pollState
 	parked   atomic.Bool
@@ -604,8 +613,9 @@ func (c *client) writeLoop() {
 		}
 		select {
 		case b := <-c.send:
-			if c.cork != nil && len(c.send) > 0 && !c.cork.corked {
+			if c.cork != nil && len(c.send) > 0 && !c.corked {
 				c.cork.cork() // more wait: one write for them all
+				c.corked = true
 			}
 			if !c.write(b) {
 				c.closeConn()
@@ -615,9 +625,12 @@ func (c *client) writeLoop() {
 			c.flushAndClose()
 			return
 		default:
-			if c.cork != nil && c.cork.uncork() != nil {
-				c.closeConn()
-				return
+			if c.corked {
+				c.corked = false
+				if c.cork.uncork() != nil {
+					c.closeConn()
+					return
+				}
 			}
 			c.writing.Store(false)
 			// A frame queued between the empty check and the store above must not wait for the
@@ -654,7 +667,8 @@ func (c *client) write(b []byte) bool {
 // the close code stop chose, and closes the connection.
 func (c *client) flushAndClose() {
 	defer c.closeConn()
-	if c.cork != nil {
+	if c.corked {
+		c.corked = false
 		defer c.cork.uncork() // the close frame included; a failed write ends it anyway
 	}
 	for {

@@ -221,7 +221,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}()
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "entries", len(engine.Entries()),
-		"startup", time.Since(start).Round(time.Millisecond).String(), "data", cfg.Data)
+		"startup", time.Since(start).Round(time.Millisecond).String(), "data", cfg.Data, "max_conns", cfg.Server.MaxConns)
 	fmt.Fprintf(stdout, "hotline: listening on http://%s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

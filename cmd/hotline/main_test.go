@@ -140,7 +140,13 @@ func TestServeFlags(t *testing.T) {
 	if c.Threshold != 0.6 || len(c.Server.Origins) != 2 || c.WeChat.Token != "tok" || c.WeChat.API != "https://api.weixin.qq.com" {
 		t.Errorf("got %+v", c)
 	}
-	for _, args := range [][]string{{"-threshold", "2"}, {"-idle-timeout", "soon"}, {"-workers", "-1"}} {
+	if c.Server.MaxConns != -1 {
+		t.Errorf("max-conns by default: got %d, want -1 (from the open-files limit)", c.Server.MaxConns)
+	}
+	if c, err := parseServe([]string{"-max-conns", "500"}, func(string) string { return "" }, &bytes.Buffer{}); err != nil || c.Server.MaxConns != 500 {
+		t.Errorf("-max-conns 500: got %d, %v", c.Server.MaxConns, err)
+	}
+	for _, args := range [][]string{{"-threshold", "2"}, {"-idle-timeout", "soon"}, {"-workers", "-1"}, {"-max-conns", "many"}, {"-max-conns", "-2"}} {
 		if _, err := parseServe(args, func(string) string { return "" }, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v: got no error", args)
 		}

@@ -2,11 +2,15 @@ package server
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // pipeListener hands out one end of a net.Pipe, once. A pipe has no buffer: every Read at
@@ -87,5 +91,66 @@ func TestWriterCorksWaitingFrames(t *testing.T) {
 	c := <-written
 	if c.corked || c.cork.corked || c.cork.buf != nil {
 		t.Error("the writer left the socket corked")
+	}
+}
+
+// Gorilla's reader writes pongs through the socket while a writer on a goroutine of its own
+// has it corked: the pongs go out, with the frames or between them, and -race finds nothing.
+func TestCorkWithPongs(t *testing.T) {
+	srvEnd, cliEnd := net.Pipe()
+	defer cliEnd.Close()
+	ln := &pipeListener{conns: make(chan net.Conn, 1)}
+	ln.conns <- srvEnd
+	close(ln.conns)
+	done := make(chan struct{})
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		hj := &hijacker{ResponseWriter: w}
+		conn, err := visitorUpgrader.Upgrade(hj, r, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		c := &client{s: &Server{metrics: newMetrics()}, conn: conn, cork: hj.cc, send: make(chan []byte, 64), quit: make(chan struct{})}
+		pongs := make(chan struct{})
+		go func() {
+			defer close(pongs)
+			for range 50 {
+				_ = conn.WriteControl(websocket.PongMessage, []byte("p"), time.Now().Add(5*time.Second))
+			}
+		}()
+		for range 20 {
+			for range 3 {
+				c.send <- []byte(`{"type":"message"}`)
+			}
+			c.writing.Store(true)
+			c.writeLoop()
+		}
+		<-pongs
+	})}
+	go hs.Serve(ln)
+	defer hs.Close()
+
+	cliEnd.SetDeadline(time.Now().Add(10 * time.Second))
+	req := "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	go cliEnd.Write([]byte(req))
+	var got strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		select {
+		case <-done:
+			if n := strings.Count(got.String(), `{"type":"message"}`); n != 60 {
+				t.Errorf("messages through: %d, want 60", n)
+			}
+			return
+		default:
+		}
+		cliEnd.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, err := cliEnd.Read(buf)
+		got.Write(buf[:n])
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatal(err)
+		}
 	}
 }

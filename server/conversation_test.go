@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hotline12367/hotline/client"
 	"github.com/hotline12367/hotline/protocol"
+	"github.com/hotline12367/hotline/server"
 	"github.com/hotline12367/hotline/store"
 )
 
@@ -386,5 +388,41 @@ func TestAckBeforeAnswer(t *testing.T) {
 	}
 	if want := []string{protocol.TypeAck, protocol.TypeMessage}; !slices.Equal(order, want) {
 		t.Errorf("frames: got %v, want %v (the ack, then the bot's answer)", order, want)
+	}
+}
+
+// A resume reads the conversation, then takes its room. When a room ended in between (its
+// last user gone, maybe after changing the conversation), the new room reads the conversation
+// again: the welcome tells what is true, not what was read before.
+func TestResumeRereadsAfterARoomEnded(t *testing.T) {
+	var hook atomic.Pointer[func()]
+	s := startServerWith(t, testConfig(), nil, func(srv *server.Server) {
+		srv.AfterTokenReadForTest(func() {
+			if fn := hook.Load(); fn != nil {
+				(*fn)()
+			}
+		})
+	})
+	sess := &client.Session{}
+	c := s.dial(t, sess, nil)
+	c.CloseNormal()
+	deadline := time.Now().Add(waitTime)
+	for s.srv.RoomsForTest() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the visitor's room did not end")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	change := func() {
+		// As a room would, before it ended: the conversation closed.
+		if err := s.db.SetState(context.Background(), sess.ConversationID, store.StateClosed, time.Now()); err != nil {
+			t.Error(err)
+		}
+		s.srv.EndRoomForTest()
+	}
+	hook.Store(&change)
+	again := s.dial(t, sess, nil)
+	if again.Welcome.State != store.StateClosed {
+		t.Errorf("welcome state: got %q, want %q (read again)", again.Welcome.State, store.StateClosed)
 	}
 }

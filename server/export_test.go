@@ -34,3 +34,21 @@ func (s *Server) PingAllForTest(silent bool) {
 	}
 	s.hub.pingAll(nil, -1)
 }
+
+// AfterTokenReadForTest makes fn run in every resuming hello between its read of the
+// conversation and taking its room. Set it before clients connect.
+func (s *Server) AfterTokenReadForTest(fn func()) { s.hub.afterTokenRead = fn }
+
+// EndRoomForTest makes a room and ends it, as a conversation's last user leaving does.
+func (s *Server) EndRoomForTest() {
+	if r := s.hub.acquireRoom("test-room"); r != nil {
+		s.hub.releaseRoom(r)
+	}
+}
+
+// RoomsForTest counts the conversations with a room.
+func (s *Server) RoomsForTest() int {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return len(s.hub.rooms)
+}

@@ -29,10 +29,13 @@ type hub struct {
 	// roomsEnded counts rooms dropped (their last user gone), guarded by mu: a conversation
 	// read from the store is as fresh as its room would be while none has ended since.
 	roomsEnded uint64
-	clients    map[*client]struct{}
-	closed     bool
-	nextSlot   int                             // the ping slot of the next connection
-	slots      [pingSlots]map[*client]struct{} // the connections of each ping slot
+	// afterTokenRead, set by tests, runs in a resuming hello between its read of the
+	// conversation and taking its room.
+	afterTokenRead func()
+	clients        map[*client]struct{}
+	closed         bool
+	nextSlot       int                             // the ping slot of the next connection
+	slots          [pingSlots]map[*client]struct{} // the connections of each ping slot
 
 	desk *desk
 
@@ -510,6 +513,9 @@ func (h *hub) doHello(ctx context.Context, c *client, f protocol.ClientFrame) er
 	gen := h.roomGen() // before reading: see below, where the room takes conv
 	if f.ResumeToken != "" {
 		conv, err = s.store.ConversationByToken(ctx, hashToken(f.ResumeToken))
+		if h.afterTokenRead != nil {
+			h.afterTokenRead()
+		}
 		switch {
 		case err == nil && (conv.Channel != "" && conv.Channel != "web"):
 			// A channel's conversation (WeChat) belongs to its channel user: never resumable

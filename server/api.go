@@ -150,9 +150,9 @@ func (s *Server) answer(q kb.Query) (kb.Answer, error) {
 // answerCached is answer that also returns the answer's cache entry (nil when not cached).
 func (s *Server) answerCached(q kb.Query) (kb.Answer, *cacheEntry, error) {
 	start := s.now()
-	e, ok := s.cache.get(q)
+	e := s.cache.get(q)
 	var ans kb.Answer
-	if ok {
+	if e != nil {
 		ans = e.ans
 		ans.Related = append([]kb.Suggestion(nil), ans.Related...)
 	} else {

@@ -46,18 +46,19 @@ func newAnswerCache(size int) *answerCache {
 	return &answerCache{size: size, ll: list.New(), items: map[kb.Query]*list.Element{}}
 }
 
-func (c *answerCache) get(q kb.Query) (*cacheEntry, bool) {
+// get returns q's entry, or nil.
+func (c *answerCache) get(q kb.Query) *cacheEntry {
 	if c.size <= 0 {
-		return nil, false
+		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.items[q]
 	if !ok {
-		return nil, false
+		return nil
 	}
 	c.ll.MoveToFront(el)
-	return el.Value.(*cacheEntry), true
+	return el.Value.(*cacheEntry)
 }
 
 // put caches a for q and returns its entry (nil when not cached). An entry's answer never

@@ -29,15 +29,17 @@ func (l *pipeListener) Accept() (net.Conn, error) {
 func (l *pipeListener) Close() error   { return nil }
 func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{} }
 
-// The frames a visitor's writer finds waiting (an ack and the answer behind it) leave in one
-// write to the socket; a frame alone leaves at once.
-func TestWriterCorksWaitingFrames(t *testing.T) {
+// pipeVisitor serves one visitor WebSocket over a net.Pipe: serve gets the server's client
+// (with its gathering socket, and no room) on the handler's goroutine, and pipeVisitor returns
+// the visitor's end once the handshake is read, so that every later Read is one write of the
+// server's.
+func pipeVisitor(t *testing.T, serve func(c *client)) net.Conn {
+	t.Helper()
 	srvEnd, cliEnd := net.Pipe()
-	defer cliEnd.Close()
+	t.Cleanup(func() { cliEnd.Close() })
 	ln := &pipeListener{conns: make(chan net.Conn, 1)}
 	ln.conns <- srvEnd
 	close(ln.conns)
-	written := make(chan *client, 1)
 	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hj := &hijacker{ResponseWriter: w}
 		conn, err := visitorUpgrader.Upgrade(hj, r, nil)
@@ -45,18 +47,10 @@ func TestWriterCorksWaitingFrames(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		c := &client{s: &Server{metrics: newMetrics()}, conn: conn, cork: hj.cc, send: make(chan []byte, 8), quit: make(chan struct{})}
-		c.send <- []byte(`{"type":"ack"}`)
-		c.send <- []byte(`{"type":"message"}`)
-		c.writing.Store(true)
-		c.writeLoop()
-		c.send <- []byte(`{"type":"typing"}`)
-		c.writing.Store(true)
-		c.writeLoop()
-		written <- c
+		serve(&client{s: &Server{metrics: newMetrics()}, conn: conn, cork: hj.cc, send: make(chan []byte, 64), quit: make(chan struct{})})
 	})}
 	go hs.Serve(ln)
-	defer hs.Close()
+	t.Cleanup(func() { hs.Close() })
 
 	cliEnd.SetDeadline(time.Now().Add(10 * time.Second))
 	req := "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
@@ -75,6 +69,23 @@ func TestWriterCorksWaitingFrames(t *testing.T) {
 	if br.Buffered() > 0 {
 		t.Fatalf("%d bytes came with the handshake", br.Buffered())
 	}
+	return cliEnd
+}
+
+// The frames a visitor's writer finds waiting (an ack and the answer behind it) leave in one
+// write to the socket; a frame alone leaves at once.
+func TestWriterCorksWaitingFrames(t *testing.T) {
+	written := make(chan *client, 1)
+	cliEnd := pipeVisitor(t, func(c *client) {
+		c.send <- []byte(`{"type":"ack"}`)
+		c.send <- []byte(`{"type":"message"}`)
+		c.writing.Store(true)
+		c.writeLoop()
+		c.send <- []byte(`{"type":"typing"}`)
+		c.writing.Store(true)
+		c.writeLoop()
+		written <- c
+	})
 	buf := make([]byte, 4096)
 	n, err := cliEnd.Read(buf)
 	if err != nil {
@@ -89,7 +100,7 @@ func TestWriterCorksWaitingFrames(t *testing.T) {
 		t.Fatalf("the lone frame: %q, %v", buf[:n], err)
 	}
 	c := <-written
-	if c.corked || c.cork.corked || c.cork.buf != nil {
+	if c.cork.corked || c.cork.buf != nil {
 		t.Error("the writer left the socket corked")
 	}
 }
@@ -97,26 +108,14 @@ func TestWriterCorksWaitingFrames(t *testing.T) {
 // Gorilla's reader writes pongs through the socket while a writer on a goroutine of its own
 // has it corked: the pongs go out, with the frames or between them, and -race finds nothing.
 func TestCorkWithPongs(t *testing.T) {
-	srvEnd, cliEnd := net.Pipe()
-	defer cliEnd.Close()
-	ln := &pipeListener{conns: make(chan net.Conn, 1)}
-	ln.conns <- srvEnd
-	close(ln.conns)
 	done := make(chan struct{})
-	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	cliEnd := pipeVisitor(t, func(c *client) {
 		defer close(done)
-		hj := &hijacker{ResponseWriter: w}
-		conn, err := visitorUpgrader.Upgrade(hj, r, nil)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		c := &client{s: &Server{metrics: newMetrics()}, conn: conn, cork: hj.cc, send: make(chan []byte, 64), quit: make(chan struct{})}
 		pongs := make(chan struct{})
 		go func() {
 			defer close(pongs)
 			for range 50 {
-				_ = conn.WriteControl(websocket.PongMessage, []byte("p"), time.Now().Add(5*time.Second))
+				_ = c.conn.WriteControl(websocket.PongMessage, []byte("p"), time.Now().Add(5*time.Second))
 			}
 		}()
 		for range 20 {
@@ -127,14 +126,7 @@ func TestCorkWithPongs(t *testing.T) {
 			c.writeLoop()
 		}
 		<-pongs
-	})}
-	go hs.Serve(ln)
-	defer hs.Close()
-
-	cliEnd.SetDeadline(time.Now().Add(10 * time.Second))
-	req := "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	go cliEnd.Write([]byte(req))
+	})
 	var got strings.Builder
 	buf := make([]byte, 4096)
 	for {

@@ -24,18 +24,18 @@ import (
 type hub struct {
 	s *Server
 
-	mu    sync.Mutex
-	rooms map[string]*room
+	mu       sync.Mutex
+	rooms    map[string]*room
+	clients  map[*client]struct{}
+	closed   bool
+	nextSlot int                             // the ping slot of the next connection
+	slots    [pingSlots]map[*client]struct{} // the connections of each ping slot
 	// roomsEnded counts rooms dropped (their last user gone), guarded by mu: a conversation
 	// read from the store is as fresh as its room would be while none has ended since.
 	roomsEnded uint64
 	// afterTokenRead, set by tests, runs in a resuming hello between its read of the
 	// conversation and taking its room.
 	afterTokenRead func()
-	clients        map[*client]struct{}
-	closed         bool
-	nextSlot       int                             // the ping slot of the next connection
-	slots          [pingSlots]map[*client]struct{} // the connections of each ping slot
 
 	desk *desk
 
@@ -230,7 +230,6 @@ func (h *hub) closeIdle(ctx context.Context) int {
 	return len(ids)
 }
 
-// register adds a connection; it reports false once shutdown has begun.
 // count is how many connections are open.
 func (h *hub) count() int {
 	h.mu.Lock()
@@ -238,6 +237,7 @@ func (h *hub) count() int {
 	return len(h.clients)
 }
 
+// register adds a connection; it reports false once shutdown has begun.
 func (h *hub) register(c *client) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()

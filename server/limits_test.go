@@ -241,16 +241,7 @@ func TestMaxConnsPerIP(t *testing.T) {
 	second := s.dial(t, &client.Session{}, nil)
 
 	third := dialRaw(t, s.wsURL(), acceptLanguage("ar"))
-	ce, frames := third.closed()
-	if len(frames) != 1 || frames[0].Error == nil || frames[0].Error.Code != server.CodeTooManyConnections {
-		t.Fatalf("third connection: got %s, want one error too_many_connections", describe(frames))
-	}
-	if want := catalog.T("ar", "ErrTooManyConnections", nil); frames[0].Error.Message != want {
-		t.Errorf("message: got %q, want the Arabic %q", frames[0].Error.Message, want)
-	}
-	if ce.Code != websocket.ClosePolicyViolation {
-		t.Errorf("close code: got %d, want %d", ce.Code, websocket.ClosePolicyViolation)
-	}
+	third.refused("ar", server.CodeTooManyConnections, "ErrTooManyConnections", websocket.ClosePolicyViolation)
 
 	for i, c := range []*client.Conn{first, second} {
 		if _, ans := ask(t, c, "q", "What is a port visa?"); ans.Message.Answer == nil {
@@ -271,16 +262,7 @@ func TestMaxConns(t *testing.T) {
 	second := s.dial(t, &client.Session{}, nil)
 
 	third := dialRaw(t, s.wsURL(), acceptLanguage("ru"))
-	ce, frames := third.closed()
-	if len(frames) != 1 || frames[0].Error == nil || frames[0].Error.Code != server.CodeServerBusy {
-		t.Fatalf("third connection: got %s, want one error server_busy", describe(frames))
-	}
-	if want := catalog.T("ru", "ErrServerBusy", nil); frames[0].Error.Message != want {
-		t.Errorf("message: got %q, want the Russian %q", frames[0].Error.Message, want)
-	}
-	if ce.Code != websocket.CloseTryAgainLater || ce.Text != server.CodeServerBusy {
-		t.Errorf("close: got %d %q, want %d %q", ce.Code, ce.Text, websocket.CloseTryAgainLater, server.CodeServerBusy)
-	}
+	third.refused("ru", server.CodeServerBusy, "ErrServerBusy", websocket.CloseTryAgainLater)
 	if _, ans := ask(t, second, "q", "What is a port visa?"); ans.Message.Answer == nil {
 		t.Error("a connection after the refusal got no answer")
 	}
@@ -337,16 +319,7 @@ func TestOrigins(t *testing.T) {
 				}
 				return
 			}
-			ce, frames := c.closed()
-			if len(frames) != 1 || frames[0].Error == nil || frames[0].Error.Code != server.CodeOriginNotAllowed {
-				t.Fatalf("got %s, want one error origin_not_allowed", describe(frames))
-			}
-			if want := catalog.T("fr", "ErrOriginNotAllowed", nil); frames[0].Error.Message != want {
-				t.Errorf("message: got %q, want the French %q", frames[0].Error.Message, want)
-			}
-			if ce.Code != websocket.ClosePolicyViolation {
-				t.Errorf("close code: got %d, want %d", ce.Code, websocket.ClosePolicyViolation)
-			}
+			c.refused("fr", server.CodeOriginNotAllowed, "ErrOriginNotAllowed", websocket.ClosePolicyViolation)
 		})
 	}
 }
@@ -467,5 +440,21 @@ func TestPingsWhileAsking(t *testing.T) {
 	<-done
 	if len(pongs) == 0 {
 		t.Error("no pong came back")
+	}
+}
+
+// refused checks a connection refused on connect: one error frame with code, its message in
+// lang (messageID in locales/), then a close with closeCode and code as the reason.
+func (c *rawConn) refused(lang, code, messageID string, closeCode int) {
+	c.t.Helper()
+	ce, frames := c.closed()
+	if len(frames) != 1 || frames[0].Error == nil || frames[0].Error.Code != code {
+		c.t.Fatalf("got %s, want one error %s", describe(frames), code)
+	}
+	if want := catalog.T(lang, messageID, nil); frames[0].Error.Message != want {
+		c.t.Errorf("message: got %q, want the %s %q", frames[0].Error.Message, lang, want)
+	}
+	if ce.Code != closeCode || ce.Text != code {
+		c.t.Errorf("close: got %d %q, want %d %q", ce.Code, ce.Text, closeCode, code)
 	}
 }

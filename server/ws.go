@@ -95,14 +95,17 @@ func (c *corkConn) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// cork starts gathering, unless it has.
 func (c *corkConn) cork() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.corked = true
-	c.buf = corkBuffers.Get().(*[]byte)
+	if !c.corked {
+		c.corked = true
+		c.buf = corkBuffers.Get().(*[]byte)
+	}
 }
 
-// uncork writes what gathered; the error is the write's.
+// uncork writes what gathered, if it was gathering; the error is the write's.
 func (c *corkConn) uncork() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -177,7 +180,6 @@ type client struct {
 	// connection and no reader runs; lastRead is when a frame or a pong last came (Unix ns).
 	br       *bufio.Reader
 	cork     *corkConn // the socket gorilla writes to
-	corked   bool      // the writer has corked it; the writer's own
 	welcome  bool
 	poll     pollState
 	parked   atomic.Bool
@@ -456,11 +458,7 @@ func (c *client) unpark() {
 	if c.parked.CompareAndSwap(true, false) {
 		// Ready data is read at once; a frame that stops half-way waits no longer than this.
 		c.conn.SetReadDeadline(time.Now().Add(pongWait))
-		if p := c.s.poller.Load(); p != nil {
-			p.start(c)
-		} else {
-			go c.read(true)
-		}
+		c.s.poller.Load().start(c) // only a poller parks a connection
 	}
 }
 
@@ -613,9 +611,8 @@ func (c *client) writeLoop() {
 		}
 		select {
 		case b := <-c.send:
-			if c.cork != nil && len(c.send) > 0 && !c.corked {
+			if c.cork != nil && len(c.send) > 0 {
 				c.cork.cork() // more wait: one write for them all
-				c.corked = true
 			}
 			if !c.write(b) {
 				c.closeConn()
@@ -625,12 +622,9 @@ func (c *client) writeLoop() {
 			c.flushAndClose()
 			return
 		default:
-			if c.corked {
-				c.corked = false
-				if c.cork.uncork() != nil {
-					c.closeConn()
-					return
-				}
+			if c.cork != nil && c.cork.uncork() != nil {
+				c.closeConn()
+				return
 			}
 			c.writing.Store(false)
 			// A frame queued between the empty check and the store above must not wait for the
@@ -667,8 +661,7 @@ func (c *client) write(b []byte) bool {
 // the close code stop chose, and closes the connection.
 func (c *client) flushAndClose() {
 	defer c.closeConn()
-	if c.corked {
-		c.corked = false
+	if c.cork != nil {
 		defer c.cork.uncork() // the close frame included; a failed write ends it anyway
 	}
 	for {

@@ -610,7 +610,7 @@ func (s *SQLite) CreateConversation(ctx context.Context, c Conversation, first .
 		}
 		for i, m := range first {
 			if _, err := s.stmts["insertMessage"].Exec(c.ID, i+1, nullString(m.ClientID), m.Role, m.Kind,
-				string(m.Body), ms(c.CreatedAt)); err != nil {
+				bodyText(m.Body), ms(c.CreatedAt)); err != nil {
 				return err
 			}
 		}
